@@ -1,0 +1,76 @@
+"""The ten datasets: tiles blended at focus levels 1..9, plus the foregrounds alone.
+
+Averaging happens in the normalised space of ``ToTensor()`` followed by
+``Normalize(0.5, 0.5)``: ``x = u / 127.5 - 1`` for a uint8 value ``u``. Because
+the tile weights sum to 1, ``sum_k w_k x_k = (sum_k w_k u_k) / 127.5 - 1``; the
+blend is computed in float64 from the exact integers and rounded once to
+float32, so dataset 9 equals the normalised foreground bit for bit.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import torch
+
+from .mosaics import TILES
+
+FOCUS_LEVELS = tuple(range(1, TILES + 1))
+FOREGROUND_DATASET = TILES + 1  # dataset 10: the foreground tiles alone
+ALL_DATASETS = FOCUS_LEVELS + (FOREGROUND_DATASET,)
+
+
+def normalize(images_uint8: torch.Tensor) -> torch.Tensor:
+    return (images_uint8.to(torch.float64) / 127.5 - 1.0).to(torch.float32)
+
+
+def focus_weights(level: int) -> tuple[Fraction, Fraction]:
+    """Exact (foreground, each background) weights of focus level 1..9."""
+    if level not in FOCUS_LEVELS:
+        raise ValueError(f"focus level must be in 1..{TILES}, got {level}")
+    return Fraction(level, TILES), Fraction(TILES - level, (TILES - 1) * TILES)
+
+
+def linear_tile_weights(level: int, foreground_position: torch.Tensor) -> torch.Tensor:
+    """Per-mosaic tile weights [count, 9] of focus level ``level``."""
+    w_fg, w_bg = focus_weights(level)
+    weights = torch.full((foreground_position.numel(), TILES), float(w_bg), dtype=torch.float64)
+    weights.scatter_(1, foreground_position.view(-1, 1), float(w_fg))
+    return weights
+
+
+def blend(tiles: torch.Tensor, weights: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+    """Blend uint8 tiles [n, 9, C, H, W] with weights [n, 9] into float32 [n, C, H, W]."""
+    n = tiles.shape[0]
+    out = torch.empty((n, *tiles.shape[2:]), dtype=torch.float32)
+    for start in range(0, n, chunk):
+        block = tiles[start : start + chunk].to(torch.float64).flatten(2)
+        w = weights[start : start + chunk].to(torch.float64).unsqueeze(1)
+        mixed = torch.bmm(w, block).squeeze(1) / 127.5 - 1.0
+        out[start : start + chunk] = mixed.view(-1, *tiles.shape[2:]).to(torch.float32)
+    return out
+
+
+def foregrounds(tiles: torch.Tensor, foreground_position: torch.Tensor) -> torch.Tensor:
+    """The normalised foreground tile of every mosaic, float32 [n, C, H, W]."""
+    rows = torch.arange(tiles.shape[0])
+    return normalize(tiles[rows, foreground_position])
+
+
+def focus_dataset(tiles: torch.Tensor, foreground_position: torch.Tensor, level: int) -> torch.Tensor:
+    return blend(tiles, linear_tile_weights(level, foreground_position))
+
+
+def load_dataset(path, dataset: int) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Load dataset ``dataset`` from ``path``, refusing a file that holds another one."""
+    from .artifacts import ArtifactError, load_artifact, require_meta
+
+    tensors, meta = load_artifact(
+        path,
+        "dataset",
+        expect={"images": ((None, 3, 32, 32), torch.float32), "labels": ((None,), torch.int64)},
+    )
+    require_meta(path, meta, dataset=dataset)
+    if tensors["images"].shape[0] != tensors["labels"].shape[0]:
+        raise ArtifactError(f"{path}: images and labels differ in count; delete it and rerun the workflow.")
+    return tensors["images"], tensors["labels"], meta

@@ -1,0 +1,36 @@
+"""Device choice and CPU thread settings for the torch stages."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import torch
+
+from .errors import MosaicFocusError
+
+
+def host_has_gpu() -> bool:
+    """A cheap check the Snakefile can run at parse time without importing torch."""
+    return bool(glob.glob("/dev/nvidia[0-9]*")) and os.environ.get("CUDA_VISIBLE_DEVICES", "x") != ""
+
+
+def resolve_device(requested: str) -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise MosaicFocusError(
+            "device: cuda was requested, but torch sees no CUDA device here. "
+            "Fix: set device: auto (uses a GPU when there is one) or device: cpu."
+        )
+    return torch.device(requested)
+
+
+def set_threads(threads: int) -> None:
+    """One job, its own cores: parallel jobs must not oversubscribe the machine."""
+    threads = max(1, int(threads))
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set once in this process
+        pass

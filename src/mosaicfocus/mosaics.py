@@ -1,0 +1,58 @@
+"""Mosaics: 9 tiles, one foreground image among 8 backgrounds (PROTOCOL.md, "Mosaics")."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .errors import DataSourceError
+from .seeds import derive_seed
+
+TILES = 9
+
+
+def draw_mosaics(
+    labels: torch.Tensor,
+    foreground: list[int],
+    background: list[int],
+    count: int,
+    seed: int,
+) -> dict[str, torch.Tensor]:
+    """Choose the source images of every mosaic.
+
+    Returns ``source_index`` [count, 9] (index into the source images, by tile
+    position), ``foreground_position`` [count] in 0..8 and ``label`` [count],
+    the foreground's class as an index into ``foreground``.
+    """
+    labels_np = labels.numpy()
+    fg_pool = np.flatnonzero(np.isin(labels_np, foreground))
+    bg_pool = np.flatnonzero(np.isin(labels_np, background))
+    if fg_pool.size == 0 or bg_pool.size == 0:
+        which = "foreground" if fg_pool.size == 0 else "background"
+        raise DataSourceError(f"The source data has no images of the {which} classes; check the class lists.")
+    rng = np.random.Generator(np.random.PCG64(derive_seed(seed, "mosaics")))
+    fg_pick = fg_pool[rng.integers(fg_pool.size, size=count)]
+    bg_pick = bg_pool[rng.integers(bg_pool.size, size=(count, TILES - 1))]
+    position = rng.integers(TILES, size=count)
+
+    slot = np.arange(TILES)[None, :]
+    # Backgrounds fill the non-foreground slots in draw order: slot k takes
+    # background k before the foreground and background k-1 after it.
+    bg_column = np.clip(slot - (slot > position[:, None]), 0, TILES - 2)
+    source_index = np.where(
+        slot == position[:, None],
+        fg_pick[:, None],
+        np.take_along_axis(bg_pick, bg_column, axis=1),
+    )
+    label_of_class = {cls: i for i, cls in enumerate(foreground)}
+    label = np.array([label_of_class[c] for c in labels_np[fg_pick]], dtype=np.int64) if count else np.zeros(0, np.int64)
+    return {
+        "source_index": torch.from_numpy(source_index.astype(np.int64)),
+        "foreground_position": torch.from_numpy(position.astype(np.int64)),
+        "label": torch.from_numpy(label),
+    }
+
+
+def gather_tiles(images: torch.Tensor, source_index: torch.Tensor) -> torch.Tensor:
+    """The uint8 tiles [count, 9, 3, 32, 32] of the drawn mosaics."""
+    return images[source_index.reshape(-1)].reshape(*source_index.shape, *images.shape[1:])

@@ -1,0 +1,76 @@
+"""Configuration checks: every bad value is named with what is allowed."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mosaicfocus.configcheck import class_problems, config_problems, validate_config
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+
+
+def checked(config):
+    config = copy.deepcopy(config)
+    problems = validate_config(config, SCHEMA)
+    return config, problems
+
+
+def test_defaults_fill_an_empty_config_with_the_protocol_values():
+    config, problems = checked({})
+    assert problems == []
+    assert config["train"] == {"lr": 0.01, "momentum": 0.9, "batch_size": 256, "epochs": 200, "threads": 2}
+    assert config["mosaics"]["count"] == 20000
+    assert config["foreground_classes"] == ["airplane", "automobile", "bird"]
+    assert config["data"]["source"] == "cifar10"
+
+
+def test_shipped_configs_are_valid():
+    for path in [REPO / "config.yaml", REPO / "tests" / "config" / "tiny.yaml"]:
+        config, problems = checked(yaml.safe_load(path.read_text()))
+        assert problems == [] and config_problems(config) == [] and class_problems(config) == []
+
+
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        ({"trian": {}}, "unknown key(s) ['trian']"),
+        ({"train": {"lr": -0.1}}, "train.lr: -0.1 is out of range; it must be > 0"),
+        ({"train": {"lr": 0}}, "train.lr: 0 is out of range; it must be > 0"),
+        ({"train": {"epochs": 0}}, "train.epochs: 0 is out of range; it must be >= 1"),
+        ({"train": {"batch_size": "big"}}, "train.batch_size: 'big' is not of type integer"),
+        ({"train": {"epochs": 2.5}}, "train.epochs: 2.5 is not of type integer"),
+        ({"train": {"momentum": 1.0}}, "train.momentum: 1.0 is out of range; it must be < 1"),
+        ({"mosaics": {"count": -4}}, "mosaics.count: -4 is out of range; it must be >= 2"),
+        ({"mosaics": {"count": 101}}, "mosaics.count: 101 must be a multiple of 2"),
+        ({"device": "gpu"}, "device: 'gpu' is not allowed; use one of ['auto', 'cpu', 'cuda']"),
+        ({"data": {"source": "mnist"}}, "data.source: 'mnist' is not allowed"),
+        ({"foreground_classes": []}, "foreground_classes: must list at least 1 item(s)"),
+        ({"seed": 1.5}, "seed: 1.5 is not of type integer"),
+    ],
+)
+def test_schema_errors_name_the_key_and_what_is_allowed(config, expected):
+    _, problems = checked(config)
+    assert any(expected in p for p in problems), problems
+
+
+def test_nested_command_line_values_are_read_as_numbers():
+    # snakemake --config train='{lr: 0.03, epochs: 5}' delivers the nested values as strings
+    config, problems = checked({"train": {"lr": "0.03", "epochs": "5"}, "mosaics": {"count": "1e3"}})
+    assert config["train"]["lr"] == 0.03 and config["train"]["epochs"] == 5
+    assert any("mosaics.count: '1e3' is not of type integer" in p for p in problems)
+
+
+def test_overlapping_classes_and_too_many_foregrounds():
+    config, _ = checked({"foreground_classes": ["cat", "bird", "dog", "deer"], "background_classes": ["cat", "ship"]})
+    problems = config_problems(config)
+    assert any("overlap in ['cat']" in p for p in problems)
+    assert any("foreground_classes has 4 classes but model.outputs is 3" in p for p in problems)
+
+
+def test_unknown_class_name():
+    config, _ = checked({"foreground_classes": ["airplane", "aeroplane"]})
+    (problem,) = class_problems(config)
+    assert "foreground_classes: ['aeroplane'] not in the data's classes" in problem

@@ -1,0 +1,61 @@
+import math
+
+import pytest
+import torch
+
+from mosaicfocus.data import make_synthetic
+from mosaicfocus.evaluation import accuracy, predict
+from mosaicfocus.model import Module2, build_model
+from mosaicfocus.training import TrainConfig, train_model
+
+
+def test_module2_shapes_and_size():
+    model = Module2(3)
+    assert model(torch.zeros(5, 3, 32, 32)).shape == (5, 3)
+    layers = [(m.in_features, m.out_features) for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert layers == [(400, 120), (120, 84), (84, 10), (10, 3)]
+    n_params = sum(p.numel() for p in model.parameters())
+    assert n_params == (456 + 2416 + 48120 + 10164 + 850 + 33)
+
+
+def test_build_model_is_seeded_and_leaves_global_rng_alone():
+    torch.manual_seed(0)
+    before = torch.rand(1)
+    torch.manual_seed(0)
+    a, b = build_model(3, 5), build_model(3, 5)
+    after = torch.rand(1)
+    assert torch.equal(before, after)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    c = build_model(3, 6)
+    assert not torch.equal(a.conv1.weight, c.conv1.weight)
+
+
+def test_accuracy_arithmetic():
+    result = accuracy(torch.tensor([0, 1, 2, 2, 1, 0]), torch.tensor([0, 1, 1, 2, 0, 0]))
+    assert result == {"correct": 4, "total": 6, "accuracy": pytest.approx(400 / 6)}
+    assert result["accuracy"] != int(result["accuracy"])  # never truncated to whole percent
+    assert math.isnan(accuracy(torch.tensor([]), torch.tensor([]))["accuracy"])
+
+
+def test_predict_matches_argmax_of_logits_with_batches():
+    model = build_model(3, 1)
+    x = torch.randn(37, 3, 32, 32)
+    with torch.no_grad():
+        expected = model(x).argmax(1)
+    assert torch.equal(predict(model, x, batch_size=8), expected)
+
+
+def test_training_learns_and_is_reproducible():
+    images, labels, _ = make_synthetic(60, seed=2)
+    keep = labels < 3
+    x = (images[keep].float() / 127.5 - 1)
+    y = labels[keep]
+    config = TrainConfig(lr=0.02, batch_size=16, epochs=25)
+    state_a, losses_a = train_model(x, y, config, seed=3)
+    state_b, losses_b = train_model(x, y, config, seed=3)
+    assert len(losses_a) == 25 and losses_a == losses_b
+    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+    assert losses_a[-1] < 0.5 * losses_a[0]
+    model = Module2(3)
+    model.load_state_dict(state_a)
+    assert accuracy(predict(model, x), y)["accuracy"] > 90

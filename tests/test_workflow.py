@@ -1,0 +1,144 @@
+"""End to end: the workflow on the tiny synthetic config and on a slice of real CIFAR-10."""
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+import torch
+
+from conftest import REPO, TINY_CONFIG, planned_jobs, snakemake
+
+pytestmark = pytest.mark.slow
+
+
+def test_tiny_run_produces_every_output(tiny_run):
+    evaluations = sorted((tiny_run / "results" / "eval").glob("train*_test*.json"))
+    assert len(evaluations) == 90
+    record = json.loads((tiny_run / "results" / "eval" / "train9_test10.json").read_text())
+    assert {"trained_on", "tested_on", "accuracy", "correct", "total"} <= set(record)
+    assert record["accuracy"] == pytest.approx(100 * record["correct"] / record["total"])
+    assert record["total"] == 300
+
+    matrix = pd.read_csv(tiny_run / "results" / "accuracy.csv", index_col="trained_on")
+    assert matrix.shape == (9, 10)
+    assert list(matrix.index) == list(range(1, 10))
+    assert list(matrix.columns) == [str(j) for j in range(1, 11)]
+    assert ((matrix >= 0) & (matrix <= 100)).all().all()
+    # The synthetic data is learnable: the model trained on foregrounds alone beats chance clearly.
+    assert matrix.loc[9, "9"] > 90 and matrix.loc[9, "10"] > 80
+    for name in ("accuracy_heatmap.png", "training_loss.png"):
+        png = tiny_run / "results" / "plots" / name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_tiny_run_artifacts_have_the_protocol_shapes(tiny_run):
+    mosaics = torch.load(tiny_run / "results" / "data" / "mosaics.pt", weights_only=True)
+    assert mosaics["tensors"]["tiles"].shape == (600, 9, 3, 32, 32)
+    assert mosaics["tensors"]["tiles"].dtype == torch.uint8
+    for j in range(1, 11):
+        data = torch.load(tiny_run / "results" / "data" / f"dataset_{j}.pt", weights_only=True)
+        assert data["tensors"]["images"].shape == (300, 3, 32, 32)
+        assert data["meta"]["dataset"] == j
+    state = torch.load(tiny_run / "results" / "models" / "model_4.pt", weights_only=True)
+    assert state["fc4.weight"].shape == (3, 10)
+    losses = pd.read_csv(tiny_run / "results" / "models" / "loss_4.tsv", sep="\t")
+    assert list(losses["epoch"]) == list(range(1, 31))
+    log = (tiny_run / "results" / "logs" / "train_4.log").read_text()
+    assert "epoch 30/30 loss" in log
+
+
+def test_finished_run_has_nothing_to_do(tiny_run):
+    result = snakemake(tiny_run, "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        (["--config", "train={lr: 0.03}"], {"train": 9, "evaluate": 9, "report": 1, "all": 1}),
+        (["--config", "train={epochs: 31}"], {"train": 9, "evaluate": 9, "report": 1, "all": 1}),
+        (["--config", "evaluate={batch_size: 64}"], {"evaluate": 9, "report": 1, "all": 1}),
+        (
+            ["--config", "mosaics={count: 400}"],
+            {"mosaics": 1, "datasets": 1, "train": 9, "evaluate": 9, "report": 1, "all": 1},
+        ),
+        (
+            ["--config", "seed=8"],
+            {"source_images": 1, "mosaics": 1, "datasets": 1, "train": 9, "evaluate": 9, "report": 1, "all": 1},
+        ),
+        (["--config", "train={threads: 2}"], {}),
+    ],
+    ids=["lr", "epochs", "eval-batch", "mosaic-count", "seed", "threads-only"],
+)
+def test_only_invalidated_steps_rerun(tiny_run, override, expected):
+    result = snakemake(tiny_run, "-n", *override)
+    assert planned_jobs(result.stdout + result.stderr) == expected
+
+
+def test_same_config_twice_gives_the_same_matrix(tiny_run, tmp_path):
+    snakemake(tmp_path)
+    first = (tiny_run / "results" / "accuracy.csv").read_bytes()
+    assert (tmp_path / "results" / "accuracy.csv").read_bytes() == first
+    for j in (1, 9):
+        a = torch.load(tiny_run / "results" / "models" / f"model_{j}.pt", weights_only=True)
+        b = torch.load(tmp_path / "results" / "models" / f"model_{j}.pt", weights_only=True)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bad_config_is_refused_before_any_job(tmp_path):
+    result = snakemake(tmp_path, "--config", "train={lr: -1}", "device=tpu", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "Invalid configuration (nothing was run)" in output
+    assert "train.lr: -1 is out of range; it must be > 0" in output
+    assert "device: 'tpu' is not allowed; use one of ['auto', 'cpu', 'cuda']" in output
+    assert not (tmp_path / "results").exists()
+
+
+def test_missing_imagefolder_root_is_refused_before_any_job(tmp_path):
+    result = snakemake(
+        tmp_path, "--config", f"data={{source: imagefolder, root: {tmp_path / 'nowhere'}}}", check=False
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "has no folder 'train'" in output and "Fix: point data.root" in output
+    assert not (tmp_path / "results").exists()
+
+
+def test_unknown_class_is_refused_before_any_job(tmp_path):
+    result = snakemake(tmp_path, "--config", "foreground_classes=[airplane,aeroplane]", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "['aeroplane'] not in the data's classes" in output
+
+
+def test_cifar10_without_internet_fails_with_a_fix(tmp_path):
+    """The download path is real; offline it must stop with one clear message."""
+    result = snakemake(
+        tmp_path,
+        "--config",
+        f"data={{source: cifar10, root: {tmp_path / 'cifar'}}}",
+        "--until",
+        "source_images",
+        check=False,
+        extra_env={"no_proxy": "", "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"},
+    )
+    output = result.stdout + result.stderr
+    log = (tmp_path / "results" / "logs" / "source_images.log").read_text()
+    assert result.returncode != 0
+    assert "could not be downloaded" in log and "source: imagefolder" in log
+    assert "could not be downloaded" in output
+
+
+def test_real_cifar10_slice_end_to_end(cifar_slice, tmp_path):
+    snakemake(
+        tmp_path,
+        "--config",
+        f"data={{source: imagefolder, root: {cifar_slice}}}",
+        "mosaics={count: 800}",
+    )
+    source = torch.load(tmp_path / "results" / "data" / "source_images.pt", weights_only=True)
+    assert source["tensors"]["images"].shape == (1200, 3, 32, 32)
+    assert source["meta"]["classes"][:3] == ["airplane", "automobile", "bird"]
+    matrix = pd.read_csv(tmp_path / "results" / "accuracy.csv", index_col="trained_on")
+    assert matrix.shape == (9, 10) and ((matrix >= 0) & (matrix <= 100)).all().all()

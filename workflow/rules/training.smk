@@ -1,0 +1,21 @@
+rule train:
+    input:
+        DATASET.replace("{dataset}", "{focus}"),
+    output:
+        model=MODEL,
+        loss=LOSS,
+    log:
+        "results/logs/train_{focus}.log",
+    benchmark:
+        "results/benchmarks/train_{focus}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        gpu=1 if uses_gpu() else 0,
+        mem_mb=1500,
+        runtime=120,
+    params:
+        train=train_params(),
+    script:
+        "../scripts/train.py"

@@ -1,0 +1,38 @@
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+
+from mosaicfocus.artifacts import load_weights, write_json_atomic
+from mosaicfocus.datasets import ALL_DATASETS, load_dataset
+from mosaicfocus.devices import resolve_device, set_threads
+from mosaicfocus.evaluation import accuracy, predict
+from mosaicfocus.joblog import job_log
+from mosaicfocus.model import Module2
+from mosaicfocus.provenance import package_versions
+
+focus = int(snakemake.wildcards.focus)
+with job_log(snakemake.log[0], f"evaluate_{focus}") as log:
+    set_threads(snakemake.threads)
+    device = resolve_device(snakemake.params.device)
+    state, model_meta = load_weights(snakemake.input.model)
+    model = Module2(model_meta["train"]["outputs"])
+    model.load_state_dict(state)
+    model.to(device)
+    versions = package_versions()
+    for dataset, dataset_path, out_path in zip(ALL_DATASETS, snakemake.input.datasets, snakemake.output):
+        images, labels, _ = load_dataset(dataset_path, dataset)
+        score = accuracy(predict(model, images, snakemake.params.batch_size), labels)
+        write_json_atomic(
+            out_path,
+            {
+                "trained_on": focus,
+                "tested_on": dataset,
+                **score,
+                "train": model_meta["train"],
+                "mosaics": model_meta["data"]["mosaics"],
+                "device": str(device),
+                "versions": versions,
+            },
+        )
+        log(f"trained on {focus}, tested on {dataset}: {score['accuracy']:.2f}% ({score['correct']}/{score['total']})")

@@ -1,0 +1,31 @@
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+
+import torch
+
+from mosaicfocus.artifacts import load_artifact, save_artifact
+from mosaicfocus.data import class_indices
+from mosaicfocus.joblog import job_log
+from mosaicfocus.mosaics import draw_mosaics, gather_tiles
+
+with job_log(snakemake.log[0], "mosaics") as log:
+    params = snakemake.params.mosaics
+    source, meta = load_artifact(
+        snakemake.input[0],
+        "source",
+        expect={"images": ((None, 3, 32, 32), torch.uint8), "labels": ((None,), torch.int64)},
+    )
+    classes = meta["classes"]
+    foreground = class_indices(params["foreground_classes"], classes, "foreground_classes")
+    background = class_indices(params["background_classes"], classes, "background_classes")
+    drawn = draw_mosaics(source["labels"], foreground, background, params["count"], params["seed"])
+    tiles = gather_tiles(source["images"], drawn["source_index"])
+    log(f"{tiles.shape[0]} mosaics of {tiles.shape[1]} tiles; labels {torch.bincount(drawn['label']).tolist()}")
+    save_artifact(
+        snakemake.output[0],
+        "mosaics",
+        {"tiles": tiles, **drawn},
+        meta={"params": params, "foreground_classes": params["foreground_classes"]},
+    )
