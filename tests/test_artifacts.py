@@ -108,3 +108,33 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps({"ok": 1}))
     assert json.loads(target.read_text()) == {"ok": 1} and list(tmp_path.iterdir()) == [target]
+
+
+def test_equal_tensors_give_byte_identical_files(tmp_path):
+    # torch.save given a path names the zip's inner folder after the random temp file.
+    state = build_model(3, 1).state_dict()
+    save_weights(tmp_path / "a" / "model_1.pt", state, {"trained_on": 1})
+    save_weights(tmp_path / "b" / "model_1.pt", state, {"trained_on": 1})
+    assert (tmp_path / "a" / "model_1.pt").read_bytes() == (tmp_path / "b" / "model_1.pt").read_bytes()
+    images = torch.linspace(-1, 1, 4 * 3 * 32 * 32).view(4, 3, 32, 32)
+    for folder in ("a", "b"):
+        save_artifact(tmp_path / folder / "d.pt", "dataset", {"images": images}, {"dataset": 2})
+    assert (tmp_path / "a" / "d.pt").read_bytes() == (tmp_path / "b" / "d.pt").read_bytes()
+
+
+def test_finished_files_get_the_umask_mode_not_mkstemps_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        make(tmp_path / "d.pt")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "d.pt").stat().st_mode & 0o777 == 0o644
+
+
+def test_temp_file_left_by_a_killed_writer_is_removed_by_the_next_write(tmp_path):
+    leftover = tmp_path / ".d.pt.k1ll3d.tmp"
+    leftover.write_bytes(b"half a file")
+    other = tmp_path / ".e.pt.k1ll3d.tmp"
+    other.write_bytes(b"another target's")
+    make(tmp_path / "d.pt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".e.pt.k1ll3d.tmp", "d.pt"]

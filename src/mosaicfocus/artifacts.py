@@ -16,6 +16,7 @@ so a crash never leaves a half-written file that looks finished.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -45,11 +46,26 @@ def describe(tensor: torch.Tensor) -> dict:
     }
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def temp_files_of(target: Path) -> list[Path]:
+    """Temporary files ``atomic_path`` made for ``target`` (left behind only by a killed process)."""
+    return sorted(target.parent.glob(f".{glob.escape(target.name)}.*.tmp"))
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it into place on success."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    # A kill -9 skips the cleanup below; the next writer of the same target
+    # (Snakemake never runs two) removes what the killed one left.
+    for stale in temp_files_of(target):
+        stale.unlink(missing_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -57,10 +73,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        # mkstemp makes the file 0600; a finished output gets the usual umask-based mode.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def torch_save_atomic(obj, path: str | os.PathLike) -> None:
+    """``torch.save`` through a file handle: given a path, torch names the zip's inner
+    folder after the (random) temporary file, and equal tensors would give unequal bytes."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(obj, handle)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
@@ -86,8 +111,7 @@ def save_artifact(
         "tensors": tensors,
         "checks": {name: describe(t) for name, t in tensors.items()},
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    torch_save_atomic(payload, path)
 
 
 def load_artifact(
@@ -181,8 +205,7 @@ def save_weights(path: str | os.PathLike, state_dict: Mapping[str, torch.Tensor]
             "checks": {name: describe(t) for name, t in state.items()},
         },
     )
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    torch_save_atomic(state, path)
 
 
 def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:

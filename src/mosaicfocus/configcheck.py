@@ -39,8 +39,50 @@ def config_problems(config: dict, cuda_available=None) -> list[str]:
     return problems
 
 
+CIFAR10_PER_CLASS = 5000  # torchvision's CIFAR-10 training split
+
+
+def source_sizes(config: dict) -> tuple[dict[str, int], list[str]]:
+    """Images per class of the configured source and any problem with its files.
+
+    Image folders are listed and sampled (``layout.imagefolder_check``); the
+    other two sources are known without touching the disk.
+    """
+    data = config["data"]
+    if data["source"] == "imagefolder":
+        from .layout import imagefolder_check
+
+        return imagefolder_check(data["root"], "train")
+    per_class = data["synthetic_per_class"] if data["source"] == "synthetic" else CIFAR10_PER_CLASS
+    return {name: per_class for name in CIFAR10_CLASSES}, []
+
+
+def source_problems(config: dict) -> list[str]:
+    """Everything about the data that can be refused before a job runs: the folder
+    layout, sampled image headers, class names, and a slice larger than the source."""
+    sizes, problems = source_sizes(config)
+    if problems:
+        return problems
+    classes = list(sizes)
+    problems += unknown_class_problems(config, classes)
+    wanted = config["data"].get("images_per_class")
+    used = [name for name in classes if name in config["foreground_classes"] + config["background_classes"]]
+    if wanted is not None and used:
+        smallest = min(used, key=lambda name: sizes[name])
+        if sizes[smallest] < wanted:
+            problems.append(
+                f"data.images_per_class: {wanted} is more than the source holds: class {smallest!r} has "
+                f"{sizes[smallest]} images (data.source={config['data']['source']}); use at most "
+                f"{sizes[smallest]}, or leave it unset (null) to use every image."
+            )
+    return problems
+
+
 def class_problems(config: dict) -> list[str]:
-    classes = source_classes(config)
+    return unknown_class_problems(config, source_classes(config))
+
+
+def unknown_class_problems(config: dict, classes: list[str]) -> list[str]:
     problems = []
     for key in ("foreground_classes", "background_classes"):
         missing = [name for name in config[key] if name not in classes]

@@ -123,14 +123,39 @@ def make_synthetic(per_class: int, seed: int, classes: list[str] | None = None):
     return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)), classes
 
 
-def load_source(source: str, root: str | None, seed: int, synthetic_per_class: int, workers: int = 2):
+def first_per_class(images: torch.Tensor, labels: torch.Tensor, classes: list[str], per_class: int):
+    """The first ``per_class`` images of every class, in source order; refuses a class with fewer."""
+    counts = torch.bincount(labels, minlength=len(classes))
+    short = [f"{classes[c]} ({int(n)})" for c, n in enumerate(counts) if n < per_class]
+    if short:
+        raise DataSourceError(
+            f"data.images_per_class: {per_class} is more than the source holds for {', '.join(short)}; "
+            f"use a smaller number, or null for every image."
+        )
+    keep = torch.cat([torch.nonzero(labels == c).flatten()[:per_class] for c in range(len(classes))])
+    keep = keep.sort().values
+    return images[keep], labels[keep]
+
+
+def load_source(
+    source: str,
+    root: str | None,
+    seed: int,
+    synthetic_per_class: int,
+    workers: int = 2,
+    images_per_class: int | None = None,
+):
     if source == "cifar10":
-        return load_cifar10(root)
-    if source == "imagefolder":
-        return load_imagefolder(root, "train", workers=workers)
-    if source == "synthetic":
-        return make_synthetic(synthetic_per_class, seed)
-    raise DataSourceError(f"data.source={source!r} is unknown; use cifar10, imagefolder or synthetic.")
+        images, labels, classes = load_cifar10(root)
+    elif source == "imagefolder":
+        images, labels, classes = load_imagefolder(root, "train", workers=workers)
+    elif source == "synthetic":
+        images, labels, classes = make_synthetic(synthetic_per_class, seed)
+    else:
+        raise DataSourceError(f"data.source={source!r} is unknown; use cifar10, imagefolder or synthetic.")
+    if images_per_class is not None:
+        images, labels = first_per_class(images, labels, classes, images_per_class)
+    return images, labels, classes
 
 
 def class_indices(names: list[str], classes: list[str], key: str) -> list[int]:

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import glob
-import os
-
 import torch
 
 from .errors import MosaicFocusError
-
-
-def host_has_gpu() -> bool:
-    """A cheap check the Snakefile can run at parse time without importing torch."""
-    return bool(glob.glob("/dev/nvidia[0-9]*")) and os.environ.get("CUDA_VISIBLE_DEVICES", "x") != ""
+from .hostcheck import host_has_gpu  # noqa: F401  (kept here for callers)
 
 
 def resolve_device(requested: str) -> torch.device:

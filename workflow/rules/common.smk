@@ -6,9 +6,9 @@ from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from mosaicfocus.configcheck import class_problems, config_problems, validate_config
-from mosaicfocus.devices import host_has_gpu
+from mosaicfocus.configcheck import config_problems, source_problems, validate_config
 from mosaicfocus.errors import MosaicFocusError
+from mosaicfocus.hostcheck import cuda_problem, host_has_gpu
 
 
 def check_config():
@@ -20,7 +20,7 @@ def check_config():
         problems = config_problems(config)
     if not problems:
         try:
-            problems = class_problems(config)
+            problems = source_problems(config)
         except MosaicFocusError as exc:
             problems = [str(exc)]
     if problems:
@@ -30,6 +30,17 @@ def check_config():
 
 
 check_config()
+
+
+onstart:
+    # Here, not at parse time: only now is the executor known. A SLURM submit host
+    # without a GPU may send cuda jobs to GPU nodes; a local run cannot.
+    problem = cuda_problem(config["device"], workflow.local_exec)
+    if problem:
+        raise WorkflowError(
+            f"Invalid configuration (nothing was run):\n  - {problem}"
+        )
+
 
 FOCUS_LEVELS = list(range(1, 10))
 DATASETS = list(range(1, 11))
@@ -59,12 +70,17 @@ def source_params():
     """Only what changes the source images: the seed matters to synthetic data alone."""
     data = config["data"]
     if data["source"] == "synthetic":
-        return {
+        params = {
             "source": "synthetic",
             "seed": config["seed"],
             "per_class": data["synthetic_per_class"],
         }
-    return {"source": data["source"], "root": data["root"]}
+    else:
+        params = {"source": data["source"], "root": data["root"]}
+    if data["images_per_class"] is not None:
+        # Only when set, so that runs made before this key existed stay up to date.
+        params["images_per_class"] = data["images_per_class"]
+    return params
 
 
 def mosaic_params():

@@ -17,6 +17,7 @@ with job_log(snakemake.log[0], "source_images") as log:
         seed=params.get("seed", 0),
         synthetic_per_class=params.get("per_class", 0),
         workers=snakemake.threads,
+        images_per_class=params.get("images_per_class"),
     )
     log(f"{images.shape[0]} images {list(images.shape[1:])}, classes {classes}")
     save_artifact(
