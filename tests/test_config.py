@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mosaicfocus.configcheck import class_problems, config_problems, validate_config
+from mosaicfocus.configcheck import class_problems, config_problems, source_problems, validate_config
+from mosaicfocus.hostcheck import cuda_problem, host_has_gpu
+from mosaicfocus.layout import imagefolder_check
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
@@ -74,3 +76,50 @@ def test_unknown_class_name():
     config, _ = checked({"foreground_classes": ["airplane", "aeroplane"]})
     (problem,) = class_problems(config)
     assert "foreground_classes: ['aeroplane'] not in the data's classes" in problem
+
+
+def test_optional_number_from_the_command_line_is_read_as_a_number():
+    config, problems = checked({"data": {"images_per_class": "120"}})
+    assert problems == [] and config["data"]["images_per_class"] == 120
+    _, problems = checked({"data": {"images_per_class": "1.5"}})
+    assert problems == ["data.images_per_class: '1.5' is not of type ['integer', 'null']"]
+
+
+def test_slice_larger_than_the_source_names_the_smallest_class():
+    config, _ = checked({"data": {"source": "cifar10", "images_per_class": 5001}})
+    assert source_problems(config) == [
+        "data.images_per_class: 5001 is more than the source holds: class 'airplane' has 5000 images "
+        "(data.source=cifar10); use at most 5000, or leave it unset (null) to use every image."
+    ]
+    config, _ = checked({"data": {"source": "cifar10", "images_per_class": 5000}})
+    assert source_problems(config) == []
+
+
+def test_cuda_is_checked_only_for_local_runs():
+    no_gpu = lambda: False  # noqa: E731
+    assert "no CUDA device" in cuda_problem("cuda", local_exec=True, has_gpu=no_gpu)
+    assert cuda_problem("cuda", local_exec=False, has_gpu=no_gpu) is None  # SLURM: the job checks
+    assert cuda_problem("auto", local_exec=True, has_gpu=no_gpu) is None
+    assert cuda_problem("cuda", local_exec=True, has_gpu=lambda: True) is None
+
+
+def test_cuda_visible_devices_can_hide_every_gpu(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert host_has_gpu() is False
+
+
+def test_image_folder_check_counts_and_samples_headers(tmp_path):
+    from PIL import Image
+
+    for name, count in (("cat", 3), ("dog", 1)):
+        (tmp_path / "train" / name).mkdir(parents=True)
+        for i in range(count):
+            Image.new("RGB", (32, 32)).save(tmp_path / "train" / name / f"{i}.png")
+    (tmp_path / "train" / "cat" / "notes.txt").write_text("not an image: not counted")
+    assert imagefolder_check(tmp_path) == ({"cat": 3, "dog": 1}, [])
+    Image.new("P", (32, 32)).save(tmp_path / "train" / "dog" / "0.png")
+    _, problems = imagefolder_check(tmp_path)
+    assert problems == [
+        f"{tmp_path}/train/dog/0.png: image mode is 'P', only 'RGB' is accepted (grayscale, RGBA or "
+        f"palette images are refused, not guessed); convert the folder's images to 3-channel RGB."
+    ]

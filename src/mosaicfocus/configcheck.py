@@ -152,6 +152,8 @@ def validate_config(config: dict, schema: dict) -> list[str]:
 
 def _coerce_number(value, wanted):
     """``--config train='{lr: 0.03}'`` reaches us with nested scalars as strings; read them back."""
+    if isinstance(wanted, list):  # e.g. [integer, "null"]: an optional number
+        wanted = next((kind for kind in wanted if kind in ("integer", "number")), None)
     if wanted not in ("integer", "number") or not isinstance(value, str):
         return value
     import yaml

@@ -23,7 +23,11 @@ with job_log(snakemake.log[0], "datasets") as log:
     )
     tiles, position, label = mosaics["tiles"], mosaics["foreground_position"], mosaics["label"]
     half = tiles.shape[0] // 2
-    base_meta = {"mosaics": meta["params"], "foreground_classes": meta["foreground_classes"]}
+    base_meta = {
+        "source": meta["source"],
+        "mosaics": meta["params"],
+        "foreground_classes": meta["foreground_classes"],
+    }
     outputs = dict(zip(list(FOCUS_LEVELS) + [FOREGROUND_DATASET], snakemake.output))
     for level in FOCUS_LEVELS:
         images = focus_dataset(tiles[:half], position[:half], level)

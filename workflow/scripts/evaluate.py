@@ -9,7 +9,7 @@ from mosaicfocus.devices import resolve_device, set_threads
 from mosaicfocus.evaluation import accuracy, predict
 from mosaicfocus.joblog import job_log
 from mosaicfocus.model import Module2
-from mosaicfocus.provenance import package_versions
+from mosaicfocus.provenance import evaluation_provenance, package_versions
 
 focus = int(snakemake.wildcards.focus)
 with job_log(snakemake.log[0], f"evaluate_{focus}") as log:
@@ -29,8 +29,7 @@ with job_log(snakemake.log[0], f"evaluate_{focus}") as log:
                 "trained_on": focus,
                 "tested_on": dataset,
                 **score,
-                "train": model_meta["train"],
-                "mosaics": model_meta["data"]["mosaics"],
+                **evaluation_provenance(model_meta),
                 "device": str(device),
                 "versions": versions,
             },

@@ -27,5 +27,5 @@ with job_log(snakemake.log[0], "mosaics") as log:
         snakemake.output[0],
         "mosaics",
         {"tiles": tiles, **drawn},
-        meta={"params": params, "foreground_classes": params["foreground_classes"]},
+        meta={"params": params, "foreground_classes": params["foreground_classes"], "source": meta["params"]},
     )
