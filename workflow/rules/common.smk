@@ -66,6 +66,13 @@ def uses_gpu():
     return device == "cuda" or (device == "auto" and host_has_gpu())
 
 
+def retry_runtime(minutes):
+    """Runtime of a job's first attempt; a retried job (profiles/slurm: retries 1) gets
+    that much more per attempt, since a timeout is the usual reason a cluster job fails.
+    """
+    return lambda wildcards, attempt: minutes * attempt
+
+
 def source_params():
     """Only what changes the source images: the seed matters to synthetic data alone."""
     data = config["data"]

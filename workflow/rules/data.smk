@@ -10,7 +10,7 @@ rule source_images:
     threads: 2
     resources:
         mem_mb=2000,
-        runtime=30,
+        runtime=retry_runtime(30),
     params:
         source=source_params(),
     script:
@@ -30,7 +30,7 @@ rule mosaics:
         "../../envs/torch.yaml"
     resources:
         mem_mb=2500,
-        runtime=15,
+        runtime=retry_runtime(15),
     params:
         mosaics=mosaic_params(),
     script:
@@ -51,6 +51,6 @@ rule datasets:
     threads: 2
     resources:
         mem_mb=3000,
-        runtime=15,
+        runtime=retry_runtime(15),
     script:
         "../scripts/datasets.py"

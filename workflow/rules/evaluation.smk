@@ -8,13 +8,16 @@ rule evaluate:
         "results/logs/evaluate_{focus}.log",
     benchmark:
         "results/benchmarks/evaluate_{focus}.tsv"
+    # On a cluster, training and the ten evaluations of its model are one job.
+    group:
+        "model"
     conda:
         "../../envs/torch.yaml"
     threads: config["evaluate"]["threads"]
     resources:
         gpu=1 if uses_gpu() else 0,
         mem_mb=2500,
-        runtime=20,
+        runtime=retry_runtime(20),
     params:
         device=config["device"],
         batch_size=config["evaluate"]["batch_size"],

@@ -12,6 +12,6 @@ rule report:
         "../../envs/report.yaml"
     resources:
         mem_mb=1000,
-        runtime=10,
+        runtime=retry_runtime(10),
     script:
         "../scripts/report.py"

@@ -8,13 +8,16 @@ rule train:
         "results/logs/train_{focus}.log",
     benchmark:
         "results/benchmarks/train_{focus}.tsv"
+    # On a cluster, training and the ten evaluations of its model are one job.
+    group:
+        "model"
     conda:
         "../../envs/torch.yaml"
     threads: config["train"]["threads"]
     resources:
         gpu=1 if uses_gpu() else 0,
         mem_mb=1500,
-        runtime=120,
+        runtime=retry_runtime(120),
     params:
         train=train_params(),
     script:

@@ -1,0 +1,129 @@
+"""The workflow on a real one-node SLURM cluster, with the shipped profiles/slurm.
+
+Needs root and apt-get (Debian): installs slurmctld, slurmd and munge when missing, starts
+them for this module and stops them by pid afterwards, also when a test fails. About two
+to three minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+import torch
+from slurm_cluster import OneNodeCluster, install_packages, why_not_possible
+
+from conftest import REPO, snakemake
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+SLURM_PROFILE = REPO / "profiles" / "slurm"
+# Only what this throwaway cluster needs on top of the profile: it has no accounting
+# database, so job status comes from squeue (kept valid by MinJobAge=300), and the
+# first status check comes after 1 s instead of 40 s.
+CLUSTER_FLAGS = [
+    "--workflow-profile",
+    str(SLURM_PROFILE),
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-init-seconds-before-status-checks",
+    "1",
+]
+MODEL_GROUP = "rule_model_evaluate_train"  # the comment the plugin gives a train+evaluate job
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    reason = why_not_possible()
+    if reason:
+        pytest.skip(reason)
+    install_packages()
+    one_node = OneNodeCluster()
+    try:
+        one_node.start()
+        yield one_node
+    finally:
+        print("stopped:", ", ".join(one_node.stop()) or "nothing")
+
+
+def submitted_jobs(cluster: OneNodeCluster, output: str) -> dict[str, dict[str, str]]:
+    """SLURM's own record of every job this Snakemake run submitted: jobid -> fields."""
+    jobs = {}
+    for jobid in re.findall(r"has been submitted with SLURM jobid (\d+)", output):
+        shown = subprocess.run(
+            ["scontrol", "show", "job", "--oneliner", jobid], capture_output=True, text=True, check=True
+        ).stdout
+        jobs[jobid] = dict(re.findall(r"(\S+?)=(\S*)", shown))
+    return jobs
+
+
+def by_comment(jobs: dict[str, dict[str, str]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for job in jobs.values():
+        counts[job["Comment"]] = counts.get(job["Comment"], 0) + 1
+    return counts
+
+
+@pytest.fixture(scope="module")
+def cluster_run(cluster, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("slurm_run")
+    result = snakemake(workdir, *CLUSTER_FLAGS, extra_env=cluster.env)
+    output = result.stdout + result.stderr
+    return workdir, submitted_jobs(cluster, output)
+
+
+def report_count(capsys, what: str, jobs: dict[str, dict[str, str]]) -> None:
+    """The job count goes to the terminal even when pytest captures output."""
+    with capsys.disabled():
+        print(f"\n{what}: {len(jobs)} SLURM jobs submitted {by_comment(jobs)}")
+
+
+def test_cluster_run_submits_one_job_per_model_with_a_gpu(cluster_run, capsys):
+    _, jobs = cluster_run
+    report_count(capsys, "full run on the cluster", jobs)
+    assert by_comment(jobs) == {
+        "rule_source_images": 1,
+        "rule_mosaics": 1,
+        "rule_datasets": 1,
+        MODEL_GROUP: 9,
+        "rule_report": 1,
+    }
+    for job in jobs.values():
+        assert job["JobState"] == "COMPLETED", job
+        gpu_request = job.get("TresPerJob", "")
+        if job["Comment"] == MODEL_GROUP:
+            assert gpu_request == "gres:gpu:1", job
+            # training (120 min) and evaluation (20 min) run one after the other
+            assert job["TimeLimit"] == "02:20:00", job
+        else:
+            assert "gpu" not in gpu_request, job
+    report = next(job for job in jobs.values() if job["Comment"] == "rule_report")
+    assert report["TRES"].startswith("cpu=1,mem=1000M"), report
+
+
+def test_cluster_run_matches_the_local_run(cluster_run, tiny_run):
+    workdir, _ = cluster_run
+    local = tiny_run / "results"
+    remote = workdir / "results"
+    assert (remote / "accuracy.csv").read_bytes() == (local / "accuracy.csv").read_bytes()
+    for focus in range(1, 10):
+        assert (remote / "models" / f"loss_{focus}.tsv").read_bytes() == (
+            local / "models" / f"loss_{focus}.tsv"
+        ).read_bytes()
+        ours = torch.load(remote / "models" / f"model_{focus}.pt", weights_only=True)
+        theirs = torch.load(local / "models" / f"model_{focus}.pt", weights_only=True)
+        assert ours.keys() == theirs.keys()
+        assert all(torch.equal(ours[name], theirs[name]) for name in ours), focus
+    assert len(list((remote / "eval").glob("train*_test*.json"))) == 90
+
+
+def test_new_training_parameter_resubmits_only_the_models_and_the_report(cluster, cluster_run, capsys):
+    workdir, _ = cluster_run
+    result = snakemake(workdir, *CLUSTER_FLAGS, "--config", "train={epochs: 3}", extra_env=cluster.env)
+    jobs = submitted_jobs(cluster, result.stdout + result.stderr)
+    report_count(capsys, "rerun after train.epochs 30 -> 3", jobs)
+    assert by_comment(jobs) == {MODEL_GROUP: 9, "rule_report": 1}
+    assert all(job["JobState"] == "COMPLETED" for job in jobs.values())
+    losses = (workdir / "results" / "models" / "loss_5.tsv").read_text().splitlines()
+    assert len(losses) == 1 + 3  # header and three epochs
