@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .model import Module2
+from .training import reuse_freed_memory
 
 
 @torch.inference_mode()
@@ -15,6 +16,7 @@ def predict(model: Module2, images: torch.Tensor, batch_size: int = 500) -> torc
     images/s on one thread here, 2,000 about 14,000 (BENCHMARKS.md).
     """
     model.eval()
+    reuse_freed_memory()
     device = next(model.parameters()).device
     out = []
     for start in range(0, images.shape[0], batch_size):
