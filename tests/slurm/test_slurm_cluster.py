@@ -7,14 +7,17 @@ to three minutes on 2 cores.
 
 from __future__ import annotations
 
+import concurrent.futures
 import re
 import subprocess
+import threading
+import time
 
 import pytest
 import torch
 from slurm_cluster import OneNodeCluster, install_packages, why_not_possible
 
-from conftest import REPO, snakemake
+from conftest import REPO, SNAKEFILE, SNAKEMAKE, TINY_CONFIG, snakemake
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -118,12 +121,61 @@ def test_cluster_run_matches_the_local_run(cluster_run, tiny_run):
     assert len(list((remote / "eval").glob("train*_test*.json"))) == 90
 
 
-def test_new_training_parameter_resubmits_only_the_models_and_the_report(cluster, cluster_run, capsys):
+def cancel_first_running_model_job(stop: threading.Event) -> list[str]:
+    """Cancel one running model job, as a preemption or node failure would end it."""
+    cancelled: list[str] = []
+    while not stop.is_set() and not cancelled:
+        running = subprocess.run(
+            ["squeue", "-h", "-t", "RUNNING", "-o", "%i %k"], capture_output=True, text=True
+        ).stdout.split("\n")
+        for line in running:
+            jobid, _, comment = line.partition(" ")
+            if comment.strip() == MODEL_GROUP:
+                subprocess.run(["scancel", jobid], check=True)
+                cancelled.append(jobid)
+                break
+        time.sleep(0.5)
+    return cancelled
+
+
+def test_new_training_parameter_resubmits_only_affected_jobs_and_retries_a_lost_one(cluster, cluster_run, capsys):
     workdir, _ = cluster_run
-    result = snakemake(workdir, *CLUSTER_FLAGS, "--config", "train={epochs: 3}", extra_env=cluster.env)
-    jobs = submitted_jobs(cluster, result.stdout + result.stderr)
-    report_count(capsys, "rerun after train.epochs 30 -> 3", jobs)
-    assert by_comment(jobs) == {MODEL_GROUP: 9, "rule_report": 1}
-    assert all(job["JobState"] == "COMPLETED" for job in jobs.values())
+    command = [
+        *SNAKEMAKE,
+        "--snakefile",
+        str(SNAKEFILE),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        "--configfile",
+        str(TINY_CONFIG),
+        *CLUSTER_FLAGS,
+        "--config",
+        "train={epochs: 3}",
+    ]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=cluster.env)
+    stop = threading.Event()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        cancelling = pool.submit(cancel_first_running_model_job, stop)
+        try:
+            output, _ = run.communicate(timeout=600)
+        finally:
+            stop.set()
+            if run.poll() is None:
+                run.kill()
+        cancelled = cancelling.result()
+    assert run.returncode == 0, output[-6000:]
+    jobs = submitted_jobs(cluster, output)
+    report_count(capsys, "rerun after train.epochs 30 -> 3, one model job cancelled", jobs)
+
+    # Only the 9 model jobs and the report, plus the resubmission of the cancelled one.
+    assert len(cancelled) == 1
+    assert by_comment(jobs) == {MODEL_GROUP: 10, "rule_report": 1}
+    assert jobs[cancelled[0]]["JobState"] == "CANCELLED"
+    finished = [job for jobid, job in jobs.items() if jobid != cancelled[0]]
+    assert all(job["JobState"] == "COMPLETED" for job in finished)
+    time_limits = sorted(job["TimeLimit"] for job in finished if job["Comment"] == MODEL_GROUP)
+    assert time_limits == ["02:20:00"] * 8 + ["04:40:00"]  # the second attempt gets twice the time
     losses = (workdir / "results" / "models" / "loss_5.tsv").read_text().splitlines()
     assert len(losses) == 1 + 3  # header and three epochs
