@@ -7,6 +7,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/training.smk"
@@ -17,6 +20,8 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
-        ACCURACY_CSV,
-        HEATMAP_PNG,
+        expand(REPLICATE_MATRIX, rep=REPLICATE_PREFIXES, split=SPLITS),
+        expand(ACCURACY_CSV, split=SPLITS),
+        expand(ACCURACY_SD_CSV, split=SPLITS),
+        expand(HEATMAP_PNG, split=SPLITS),
         LOSS_PNG,

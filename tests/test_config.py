@@ -78,6 +78,13 @@ def test_unknown_class_name():
     assert "foreground_classes: ['aeroplane'] not in the data's classes" in problem
 
 
+def test_boolean_from_the_command_line_is_read_as_a_boolean():
+    config, problems = checked({"heldout": {"enabled": "true"}})
+    assert problems == [] and config["heldout"]["enabled"] is True
+    _, problems = checked({"heldout": {"enabled": "yes please"}})
+    assert problems == ["heldout.enabled: 'yes please' is not of type boolean"]
+
+
 def test_optional_number_from_the_command_line_is_read_as_a_number():
     config, problems = checked({"data": {"images_per_class": "120"}})
     assert problems == [] and config["data"]["images_per_class"] == 120

@@ -63,6 +63,15 @@ def source_problems(config: dict) -> list[str]:
     sizes, problems = source_sizes(config)
     if problems:
         return problems
+    if config["heldout"]["enabled"] and config["data"]["source"] == "imagefolder":
+        from .layout import imagefolder_check
+
+        test_sizes, problems = imagefolder_check(config["data"]["root"], "test")
+        if problems:
+            return [f"heldout.enabled needs the test split: {p}" for p in problems]
+        problems += [
+            f"heldout.enabled: {p}" for p in unknown_class_problems(config, list(test_sizes))
+        ]
     classes = list(sizes)
     problems += unknown_class_problems(config, classes)
     wanted = config["data"].get("images_per_class")
@@ -142,7 +151,7 @@ def validate_config(config: dict, schema: dict) -> list[str]:
                 if "default" in sub and key not in instance:
                     instance[key] = _copy(sub["default"])
                 elif key in instance:
-                    instance[key] = _coerce_number(instance[key], sub.get("type"))
+                    instance[key] = _coerce_scalar(instance[key], sub.get("type"))
         yield from check_properties(validator, properties, instance, schema)
 
     validator_class = jsonschema.validators.extend(base, {"properties": properties_with_defaults})
@@ -150,11 +159,11 @@ def validate_config(config: dict, schema: dict) -> list[str]:
     return [_describe(e) for e in errors]
 
 
-def _coerce_number(value, wanted):
+def _coerce_scalar(value, wanted):
     """``--config train='{lr: 0.03}'`` reaches us with nested scalars as strings; read them back."""
     if isinstance(wanted, list):  # e.g. [integer, "null"]: an optional number
-        wanted = next((kind for kind in wanted if kind in ("integer", "number")), None)
-    if wanted not in ("integer", "number") or not isinstance(value, str):
+        wanted = next((kind for kind in wanted if kind in ("integer", "number", "boolean")), None)
+    if wanted not in ("integer", "number", "boolean") or not isinstance(value, str):
         return value
     import yaml
 
@@ -162,6 +171,8 @@ def _coerce_number(value, wanted):
         parsed = yaml.safe_load(value)
     except yaml.YAMLError:
         return value
+    if wanted == "boolean":
+        return parsed if isinstance(parsed, bool) else value
     if isinstance(parsed, bool) or not isinstance(parsed, (int, float)):
         return value
     if wanted == "integer" and not isinstance(parsed, int):

@@ -144,13 +144,18 @@ def load_source(
     synthetic_per_class: int,
     workers: int = 2,
     images_per_class: int | None = None,
+    split: str = "train",
 ):
+    """The ``train`` split (the study's data) or the ``test`` split (held-out mosaics)."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     if source == "cifar10":
-        images, labels, classes = load_cifar10(root)
+        images, labels, classes = load_cifar10(root, train=split == "train")
     elif source == "imagefolder":
-        images, labels, classes = load_imagefolder(root, "train", workers=workers)
+        images, labels, classes = load_imagefolder(root, split, workers=workers)
     elif source == "synthetic":
-        images, labels, classes = make_synthetic(synthetic_per_class, seed)
+        # The test split is another draw of the same classes: new phases, contrasts and noise.
+        images, labels, classes = make_synthetic(synthetic_per_class, seed if split == "train" else derive_seed(seed, "test"))
     else:
         raise DataSourceError(f"data.source={source!r} is unknown; use cifar10, imagefolder or synthetic.")
     if images_per_class is not None:

@@ -70,3 +70,27 @@ def plot_losses(losses: Mapping[int, list[float]], path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120, format="png")
     plt.close(fig)
+
+
+def mean_and_sd(matrices: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cell-wise mean and sample standard deviation over replicates (sd is empty for one)."""
+    stacked = pd.concat(matrices, keys=range(len(matrices)))
+    grouped = stacked.groupby(level="trained_on", sort=True)
+    return grouped.mean(), grouped.std(ddof=1)
+
+
+def mean_sd_labels(mean: pd.DataFrame, sd: pd.DataFrame) -> list[list[str]]:
+    """Heatmap cell texts: "mean ± sd" with replicates, the mean alone without."""
+    return [
+        [f"{m:.1f}" if pd.isna(s) else f"{m:.1f}\n± {s:.1f}" for m, s in zip(mean_row, sd_row)]
+        for mean_row, sd_row in zip(mean.to_numpy(), sd.to_numpy())
+    ]
+
+
+def mean_curves(curves_per_replicate: list[Mapping[int, list[float]]]) -> dict[int, list[float]]:
+    """Epoch-wise mean loss of each focus level over replicates."""
+    levels = sorted(curves_per_replicate[0])
+    return {
+        level: [sum(values) / len(values) for values in zip(*(c[level] for c in curves_per_replicate))]
+        for level in levels
+    }

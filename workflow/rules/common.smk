@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from mosaicfocus.configcheck import config_problems, source_problems, validate_config
 from mosaicfocus.errors import MosaicFocusError
 from mosaicfocus.hostcheck import cuda_problem, host_has_gpu
+from mosaicfocus.seeds import derive_seed
 
 
 def check_config():
@@ -45,20 +46,49 @@ onstart:
 FOCUS_LEVELS = list(range(1, 10))
 DATASETS = list(range(1, 11))
 
-SOURCE_IMAGES = "results/data/source_images.pt"
-MOSAICS = "results/data/mosaics.pt"
-DATASET = "results/data/dataset_{dataset}.pt"
-MODEL = "results/models/model_{focus}.pt"
-LOSS = "results/models/loss_{focus}.tsv"
-EVALUATION = "results/eval/train{focus}_test{dataset}.json"
-ACCURACY_CSV = "results/accuracy.csv"
-HEATMAP_PNG = "results/plots/accuracy_heatmap.png"
+# Two path wildcards that may be empty, so the default run keeps the plain layout:
+#   rep:   "" for replicate 1, "replicates/<r>/" for replicate r >= 2
+#   split: "" for the training-split mosaics, "_heldout" for the test-split ones
+SOURCE_IMAGES = "results/data/source_images{split}.pt"
+MOSAICS = "results/{rep}data/mosaics{split}.pt"
+DATASET = "results/{rep}data/dataset{split}_{dataset}.pt"
+MODEL = "results/{rep}models/model_{focus}.pt"
+LOSS = "results/{rep}models/loss_{focus}.tsv"
+EVALUATION = "results/{rep}eval{split}/train{focus}_test{dataset}.json"
+REPLICATE_MATRIX = "results/{rep}eval{split}/accuracy.csv"
+ACCURACY_CSV = "results/accuracy{split}.csv"
+ACCURACY_SD_CSV = "results/accuracy{split}_sd.csv"
+HEATMAP_PNG = "results/plots/accuracy{split}_heatmap.png"
 LOSS_PNG = "results/plots/training_loss.png"
+
+REPLICATES = list(range(1, config["replicates"] + 1))
+SPLITS = [""] + (["_heldout"] if config["heldout"]["enabled"] else [])
+
+
+def replicate_prefix(replicate):
+    return "" if replicate == 1 else f"replicates/{replicate}/"
+
+
+REPLICATE_PREFIXES = [replicate_prefix(r) for r in REPLICATES]
+
+
+def replicate_number(prefix):
+    return 1 if prefix == "" else int(prefix.split("/")[1])
+
+
+def replicate_seed(prefix):
+    """Replicate 1 keeps the base seed (the single-run results stay as they are)."""
+    replicate = replicate_number(prefix)
+    if replicate == 1:
+        return config["seed"]
+    return derive_seed(config["seed"], "replicate", replicate)
 
 
 wildcard_constraints:
     focus=r"[1-9]",
     dataset=r"[1-9]|10",
+    rep=r"(replicates/[0-9]+/)?",
+    split=r"(_heldout)?",
 
 
 def uses_gpu():
@@ -73,9 +103,10 @@ def retry_runtime(minutes):
     return lambda wildcards, attempt: minutes * attempt
 
 
-def source_params():
+def source_params(wildcards):
     """Only what changes the source images: the seed matters to synthetic data alone."""
     data = config["data"]
+    split = "test" if wildcards.split else "train"
     if data["source"] == "synthetic":
         params = {
             "source": "synthetic",
@@ -84,24 +115,47 @@ def source_params():
         }
     else:
         params = {"source": data["source"], "root": data["root"]}
-    if data["images_per_class"] is not None:
+    if split == "test":
+        params["split"] = split
+    elif data["images_per_class"] is not None:
         # Only when set, so that runs made before this key existed stay up to date.
         params["images_per_class"] = data["images_per_class"]
     return params
 
 
-def mosaic_params():
+def mosaic_params(wildcards):
+    seed = replicate_seed(wildcards.rep)
+    count = config["mosaics"]["count"]
+    if wildcards.split:
+        seed = derive_seed(seed, "heldout")
+        count = config["heldout"]["count"]
     return {
-        "seed": config["seed"],
-        "count": config["mosaics"]["count"],
+        "seed": seed,
+        "count": count,
         "foreground_classes": list(config["foreground_classes"]),
         "background_classes": list(config["background_classes"]),
     }
 
 
-def train_params():
+def weighting_params(wildcards):
+    """Linear weights need nothing more; Dirichlet draws need alpha and their own seed."""
+    if config["weighting"] == "linear":
+        return {"weighting": "linear"}
+    seed = replicate_seed(wildcards.rep)
     return {
-        "seed": config["seed"],
+        "weighting": "dirichlet",
+        "alpha": config["dirichlet_alpha"],
+        "seed": (
+            derive_seed(seed, "weights")
+            if not wildcards.split
+            else derive_seed(seed, "heldout-weights")
+        ),
+    }
+
+
+def train_params(wildcards):
+    return {
+        "seed": replicate_seed(wildcards.rep),
         "device": config["device"],
         "outputs": config["model"]["outputs"],
         **{k: config["train"][k] for k in ("lr", "momentum", "batch_size", "epochs")},

@@ -2,9 +2,9 @@ rule source_images:
     output:
         SOURCE_IMAGES,
     log:
-        "results/logs/source_images.log",
+        "results/logs/source_images{split}.log",
     benchmark:
-        "results/benchmarks/source_images.tsv"
+        "results/benchmarks/source_images{split}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -12,7 +12,7 @@ rule source_images:
         mem_mb=2000,
         runtime=retry_runtime(30),
     params:
-        source=source_params(),
+        source=source_params,
     script:
         "../scripts/source_images.py"
 
@@ -23,16 +23,16 @@ rule mosaics:
     output:
         MOSAICS,
     log:
-        "results/logs/mosaics.log",
+        "results/{rep}logs/mosaics{split}.log",
     benchmark:
-        "results/benchmarks/mosaics.tsv"
+        "results/{rep}benchmarks/mosaics{split}.tsv"
     conda:
         "../../envs/torch.yaml"
     resources:
         mem_mb=2500,
         runtime=retry_runtime(15),
     params:
-        mosaics=mosaic_params(),
+        mosaics=mosaic_params,
     script:
         "../scripts/mosaics.py"
 
@@ -41,16 +41,18 @@ rule datasets:
     input:
         MOSAICS,
     output:
-        expand(DATASET, dataset=DATASETS),
+        expand(DATASET, dataset=DATASETS, allow_missing=True),
     log:
-        "results/logs/datasets.log",
+        "results/{rep}logs/datasets{split}.log",
     benchmark:
-        "results/benchmarks/datasets.tsv"
+        "results/{rep}benchmarks/datasets{split}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 2
     resources:
         mem_mb=3000,
         runtime=retry_runtime(15),
+    params:
+        weighting=weighting_params,
     script:
         "../scripts/datasets.py"

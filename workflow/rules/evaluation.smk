@@ -1,13 +1,13 @@
 rule evaluate:
     input:
         model=MODEL,
-        datasets=expand(DATASET, dataset=DATASETS),
+        datasets=expand(DATASET, dataset=DATASETS, allow_missing=True),
     output:
         expand(EVALUATION, dataset=DATASETS, allow_missing=True),
     log:
-        "results/logs/evaluate_{focus}.log",
+        "results/{rep}logs/evaluate{split}_{focus}.log",
     benchmark:
-        "results/benchmarks/evaluate_{focus}.tsv"
+        "results/{rep}benchmarks/evaluate{split}_{focus}.tsv"
     # On a cluster, training and the ten evaluations of its model are one job.
     group:
         "model"

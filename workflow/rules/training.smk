@@ -1,13 +1,13 @@
 rule train:
     input:
-        DATASET.replace("{dataset}", "{focus}"),
+        DATASET.replace("{split}", "").replace("{dataset}", "{focus}"),
     output:
         model=MODEL,
         loss=LOSS,
     log:
-        "results/logs/train_{focus}.log",
+        "results/{rep}logs/train_{focus}.log",
     benchmark:
-        "results/benchmarks/train_{focus}.tsv"
+        "results/{rep}benchmarks/train_{focus}.tsv"
     # On a cluster, training and the ten evaluations of its model are one job.
     group:
         "model"
@@ -19,6 +19,6 @@ rule train:
         mem_mb=1500,
         runtime=retry_runtime(120),
     params:
-        train=train_params(),
+        train=train_params,
     script:
         "../scripts/train.py"

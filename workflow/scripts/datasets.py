@@ -6,9 +6,10 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 import torch
 
 from mosaicfocus.artifacts import load_artifact, save_artifact
-from mosaicfocus.datasets import FOCUS_LEVELS, FOREGROUND_DATASET, focus_dataset, foregrounds
+from mosaicfocus.datasets import FOCUS_LEVELS, FOREGROUND_DATASET, blend, focus_dataset, foregrounds
 from mosaicfocus.devices import set_threads
 from mosaicfocus.joblog import job_log
+from mosaicfocus.weighting import dirichlet_tile_weights
 
 with job_log(snakemake.log[0], "datasets") as log:
     set_threads(snakemake.threads)
@@ -27,17 +28,23 @@ with job_log(snakemake.log[0], "datasets") as log:
         "source": meta["source"],
         "mosaics": meta["params"],
         "foreground_classes": meta["foreground_classes"],
+        "weighting": snakemake.params.weighting,
     }
+    weighting = snakemake.params.weighting
     outputs = dict(zip(list(FOCUS_LEVELS) + [FOREGROUND_DATASET], snakemake.output))
     for level in FOCUS_LEVELS:
-        images = focus_dataset(tiles[:half], position[:half], level)
+        if weighting["weighting"] == "dirichlet":
+            weights = dirichlet_tile_weights(level, position[:half], weighting["alpha"], weighting["seed"])
+            images = blend(tiles[:half], weights)
+        else:
+            images = focus_dataset(tiles[:half], position[:half], level)
         save_artifact(
             outputs[level],
             "dataset",
             {"images": images, "labels": label[:half]},
             meta={**base_meta, "dataset": level, "mosaic_range": [0, half]},
         )
-        log(f"dataset {level}: focus {level}/9, {images.shape[0]} images")
+        log(f"dataset {level}: focus {level}/9 ({weighting['weighting']}), {images.shape[0]} images")
     images = foregrounds(tiles[half:], position[half:])
     save_artifact(
         outputs[FOREGROUND_DATASET],

@@ -28,6 +28,7 @@ with job_log(snakemake.log[0], f"evaluate_{focus}") as log:
             {
                 "trained_on": focus,
                 "tested_on": dataset,
+                "tested_split": "heldout" if snakemake.wildcards.split else "train",
                 **score,
                 **evaluation_provenance(model_meta),
                 "device": str(device),

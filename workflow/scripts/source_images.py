@@ -18,6 +18,7 @@ with job_log(snakemake.log[0], "source_images") as log:
         synthetic_per_class=params.get("per_class", 0),
         workers=snakemake.threads,
         images_per_class=params.get("images_per_class"),
+        split=params.get("split", "train"),
     )
     log(f"{images.shape[0]} images {list(images.shape[1:])}, classes {classes}")
     save_artifact(
