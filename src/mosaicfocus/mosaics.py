@@ -11,6 +11,19 @@ from .seeds import derive_seed
 TILES = 9
 
 
+def place_foreground(foreground: np.ndarray, backgrounds: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """Rows of 9 tiles: ``foreground`` [n] at ``position`` [n], ``backgrounds`` [n, 8]
+    filling the other slots in draw order (slot k takes background k before the
+    foreground and background k-1 after it)."""
+    slot = np.arange(TILES)[None, :]
+    column = np.clip(slot - (slot > position[:, None]), 0, TILES - 2)
+    return np.where(
+        slot == position[:, None],
+        foreground[:, None],
+        np.take_along_axis(backgrounds, column, axis=1),
+    )
+
+
 def draw_mosaics(
     labels: torch.Tensor,
     foreground: list[int],
@@ -35,15 +48,7 @@ def draw_mosaics(
     bg_pick = bg_pool[rng.integers(bg_pool.size, size=(count, TILES - 1))]
     position = rng.integers(TILES, size=count)
 
-    slot = np.arange(TILES)[None, :]
-    # Backgrounds fill the non-foreground slots in draw order: slot k takes
-    # background k before the foreground and background k-1 after it.
-    bg_column = np.clip(slot - (slot > position[:, None]), 0, TILES - 2)
-    source_index = np.where(
-        slot == position[:, None],
-        fg_pick[:, None],
-        np.take_along_axis(bg_pick, bg_column, axis=1),
-    )
+    source_index = place_foreground(fg_pick, bg_pick, position)
     label_of_class = {cls: i for i, cls in enumerate(foreground)}
     label = np.array([label_of_class[c] for c in labels_np[fg_pick]], dtype=np.int64) if count else np.zeros(0, np.int64)
     return {

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .datasets import TILES, linear_tile_weights
+from .mosaics import place_foreground
 from .seeds import derive_seed
 
 WEIGHTINGS = ("linear", "dirichlet")
@@ -41,15 +42,9 @@ def dirichlet_tile_weights(
     concentration = np.full(TILES, float(alpha))
     concentration[0] = float(dirichlet_foreground_factor(level)) * alpha
     rng = np.random.Generator(np.random.PCG64(derive_seed(seed, "dirichlet", level)))
-    # Column 0 is the foreground draw; the backgrounds keep their draw order in the other slots.
+    # Column 0 is the foreground draw; the backgrounds keep their draw order, as the tiles do.
     drawn = rng.dirichlet(concentration, size=n)
-    weights = np.empty_like(drawn)
-    position = foreground_position.numpy()
-    slot = np.arange(TILES)[None, :]
-    background_column = 1 + np.clip(slot - (slot > position[:, None]), 0, TILES - 2)
-    weights[:] = np.take_along_axis(drawn, background_column, axis=1)
-    weights[np.arange(n), position] = drawn[:, 0]
-    return torch.from_numpy(weights)
+    return torch.from_numpy(place_foreground(drawn[:, 0], drawn[:, 1:], foreground_position.numpy()))
 
 
 def tile_weights(
