@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mosaicfocus.configcheck import class_problems, config_problems, source_problems, validate_config
+from mosaicfocus.configcheck import config_problems, source_problems, validate_config
 from mosaicfocus.hostcheck import cuda_problem, host_has_gpu
 from mosaicfocus.layout import imagefolder_check
 
@@ -32,7 +32,7 @@ def test_defaults_fill_an_empty_config_with_the_protocol_values():
 def test_shipped_configs_are_valid():
     for path in [REPO / "config.yaml", REPO / "tests" / "config" / "tiny.yaml"]:
         config, problems = checked(yaml.safe_load(path.read_text()))
-        assert problems == [] and config_problems(config) == [] and class_problems(config) == []
+        assert problems == [] and config_problems(config) == [] and source_problems(config) == []
 
 
 @pytest.mark.parametrize(
@@ -74,7 +74,7 @@ def test_overlapping_classes_and_too_many_foregrounds():
 
 def test_unknown_class_name():
     config, _ = checked({"foreground_classes": ["airplane", "aeroplane"]})
-    (problem,) = class_problems(config)
+    (problem,) = source_problems(config)
     assert "foreground_classes: ['aeroplane'] not in the data's classes" in problem
 
 

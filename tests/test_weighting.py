@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mosaicfocus.datasets import FOCUS_LEVELS, linear_tile_weights
-from mosaicfocus.weighting import dirichlet_foreground_factor, dirichlet_tile_weights, tile_weights
+from mosaicfocus.weighting import dirichlet_foreground_factor, dirichlet_tile_weights, focus_dataset_weighted
 
 
 def test_foreground_factors_match_the_protocol():
@@ -53,6 +53,19 @@ def test_level_9_stays_the_foreground_alone():
     assert torch.equal(dirichlet_tile_weights(9, position, 0.5, seed=1), linear_tile_weights(9, position))
 
 
-def test_unknown_weighting_is_refused():
+def test_weighted_dataset_dispatches_on_the_rule_params():
+    from mosaicfocus.data import make_synthetic
+    from mosaicfocus.datasets import blend, focus_dataset
+    from mosaicfocus.mosaics import draw_mosaics, gather_tiles
+
+    images, labels, _ = make_synthetic(10, seed=1)
+    drawn = draw_mosaics(labels, [0, 1, 2], list(range(3, 10)), 40, seed=2)
+    tiles, position = gather_tiles(images, drawn["source_index"]), drawn["foreground_position"]
+    linear = focus_dataset_weighted(tiles, position, 4, {"weighting": "linear"})
+    assert torch.equal(linear, focus_dataset(tiles, position, 4))
+    params = {"weighting": "dirichlet", "alpha": 0.5, "seed": 9}
+    noisy = focus_dataset_weighted(tiles, position, 4, params)
+    assert torch.equal(noisy, blend(tiles, dirichlet_tile_weights(4, position, 0.5, 9)))
+    assert not torch.allclose(noisy, linear)
     with pytest.raises(ValueError, match="weighting must be one of"):
-        tile_weights("gaussian", 3, torch.tensor([0]))
+        focus_dataset_weighted(tiles, position, 3, {"weighting": "gaussian"})

@@ -9,16 +9,6 @@ from __future__ import annotations
 from .classes import CIFAR10_CLASSES
 
 
-def source_classes(config: dict) -> list[str]:
-    """Class names of the configured source, without reading any image."""
-    data = config["data"]
-    if data["source"] == "imagefolder":
-        from .layout import imagefolder_classes
-
-        return imagefolder_classes(data["root"], "train")
-    return list(CIFAR10_CLASSES)
-
-
 def config_problems(config: dict, cuda_available=None) -> list[str]:
     problems = []
     fg, bg = config["foreground_classes"], config["background_classes"]
@@ -85,10 +75,6 @@ def source_problems(config: dict) -> list[str]:
                 f"{sizes[smallest]}, or leave it unset (null) to use every image."
             )
     return problems
-
-
-def class_problems(config: dict) -> list[str]:
-    return unknown_class_problems(config, source_classes(config))
 
 
 def unknown_class_problems(config: dict, classes: list[str]) -> list[str]:

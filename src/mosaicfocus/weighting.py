@@ -15,7 +15,7 @@ from fractions import Fraction
 import numpy as np
 import torch
 
-from .datasets import TILES, linear_tile_weights
+from .datasets import TILES, blend, focus_dataset, linear_tile_weights
 from .mosaics import place_foreground
 from .seeds import derive_seed
 
@@ -47,11 +47,15 @@ def dirichlet_tile_weights(
     return torch.from_numpy(place_foreground(drawn[:, 0], drawn[:, 1:], foreground_position.numpy()))
 
 
-def tile_weights(
-    weighting: str, level: int, foreground_position: torch.Tensor, alpha: float = 1.0, seed: int = 0
+def focus_dataset_weighted(
+    tiles: torch.Tensor, foreground_position: torch.Tensor, level: int, weighting: dict
 ) -> torch.Tensor:
-    if weighting == "linear":
-        return linear_tile_weights(level, foreground_position)
-    if weighting == "dirichlet":
-        return dirichlet_tile_weights(level, foreground_position, alpha, seed)
-    raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+    """Dataset ``level`` under ``weighting`` (the datasets rule's params:
+    ``{"weighting": "linear"}`` or ``{"weighting": "dirichlet", "alpha", "seed"}``)."""
+    kind = weighting.get("weighting")
+    if kind == "linear":
+        return focus_dataset(tiles, foreground_position, level)
+    if kind == "dirichlet":
+        weights = dirichlet_tile_weights(level, foreground_position, weighting["alpha"], weighting["seed"])
+        return blend(tiles, weights)
+    raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {kind!r}")

@@ -6,10 +6,10 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 import torch
 
 from mosaicfocus.artifacts import load_artifact, save_artifact
-from mosaicfocus.datasets import FOCUS_LEVELS, FOREGROUND_DATASET, blend, focus_dataset, foregrounds
+from mosaicfocus.datasets import FOCUS_LEVELS, FOREGROUND_DATASET, foregrounds
 from mosaicfocus.devices import set_threads
 from mosaicfocus.joblog import job_log
-from mosaicfocus.weighting import dirichlet_tile_weights
+from mosaicfocus.weighting import focus_dataset_weighted
 
 with job_log(snakemake.log[0], "datasets") as log:
     set_threads(snakemake.threads)
@@ -33,11 +33,7 @@ with job_log(snakemake.log[0], "datasets") as log:
     weighting = snakemake.params.weighting
     outputs = dict(zip(list(FOCUS_LEVELS) + [FOREGROUND_DATASET], snakemake.output))
     for level in FOCUS_LEVELS:
-        if weighting["weighting"] == "dirichlet":
-            weights = dirichlet_tile_weights(level, position[:half], weighting["alpha"], weighting["seed"])
-            images = blend(tiles[:half], weights)
-        else:
-            images = focus_dataset(tiles[:half], position[:half], level)
+        images = focus_dataset_weighted(tiles[:half], position[:half], level, weighting)
         save_artifact(
             outputs[level],
             "dataset",
