@@ -215,11 +215,12 @@ def test_every_evaluation_records_what_produced_it(tiny_run):
     records = [json.loads(p.read_text()) for p in sorted((tiny_run / "results" / "eval").glob("*.json"))]
     assert len(records) == 90
     for record in records:
-        produced_by = {key: record[key] for key in ("source", "mosaics", "train")}
+        produced_by = {key: record[key] for key in ("source", "mosaics", "weighting", "train")}
         assert record["config_sha256"] == config_digest(produced_by)
         assert set(record["versions"]) >= {"python", "torch", "numpy"}
     assert records[0]["source"] == {"source": "synthetic", "seed": 7, "per_class": 60}
     assert records[0]["train"]["lr"] == 0.02 and records[0]["mosaics"]["count"] == 600
+    assert records[0]["weighting"] == {"weighting": "linear"}
     assert len({r["config_sha256"] for r in records}) == 1
 
 

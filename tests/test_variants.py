@@ -1,5 +1,6 @@
 """Replicates, held-out mosaics from the test split, Dirichlet focus and the HTML report."""
 
+import json
 import subprocess
 import sys
 
@@ -93,6 +94,9 @@ def test_dirichlet_datasets_are_noisy_but_keep_dataset_9(variant_run):
     assert images.min() >= -1 and images.max() <= 1
     assert (images - focus_dataset(tiles, position, 3)).abs().mean() > 0.05
     assert torch.equal(load(data / "dataset_9.pt")["tensors"]["images"], foregrounds(tiles, position))
+    # The weighting is part of what produced every score, so linear and Dirichlet runs hash apart.
+    record = json.loads((variant_run / "results" / "eval" / "train3_test3.json").read_text())
+    assert record["weighting"] == level_3["meta"]["weighting"]
 
 
 def test_html_report_holds_the_plots_and_captions(variant_run):

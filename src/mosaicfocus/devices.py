@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 
 from .errors import MosaicFocusError
-from .hostcheck import host_has_gpu  # noqa: F401  (kept here for callers)
 
 
 def resolve_device(requested: str) -> torch.device:

@@ -26,10 +26,11 @@ def config_digest(params) -> str:
 
 def evaluation_provenance(model_meta: dict) -> dict:
     """What produced a model's scores, from the metadata its weight file carries along:
-    the source images, the mosaics and the training, plus one hash of all three."""
+    the source images, the mosaics, the tile weighting and the training, plus one hash of them."""
     produced_by = {
         "source": model_meta["data"].get("source"),
         "mosaics": model_meta["data"]["mosaics"],
+        "weighting": model_meta["data"].get("weighting"),
         "train": model_meta["train"],
     }
     return {**produced_by, "config_sha256": config_digest(produced_by)}
