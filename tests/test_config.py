@@ -23,7 +23,7 @@ def checked(config):
 def test_defaults_fill_an_empty_config_with_the_protocol_values():
     config, problems = checked({})
     assert problems == []
-    assert config["train"] == {"lr": 0.01, "momentum": 0.9, "batch_size": 256, "epochs": 200, "threads": 1}
+    assert config["train"] == {"lr": 0.01, "momentum": 0.9, "batch_size": 256, "epochs": 200, "epochs_per_job": 100, "threads": 1}
     assert config["mosaics"]["count"] == 20000
     assert config["foreground_classes"] == ["airplane", "automobile", "bird"]
     assert config["data"]["source"] == "cifar10"

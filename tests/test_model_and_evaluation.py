@@ -97,3 +97,27 @@ def test_fast_pool_values_equal_max_pool2d():
     assert torch.equal(max_pool_2x2_values(x), torch.nn.functional.max_pool2d(x, 2))
     cl = x.contiguous(memory_format=torch.channels_last)
     assert torch.equal(max_pool_2x2_values(cl), torch.nn.functional.max_pool2d(cl, 2))
+
+
+@pytest.mark.parametrize("phased", [False, True])
+def test_training_resumed_from_a_saved_state_is_bit_identical(tmp_path, phased):
+    from mosaicfocus.artifacts import load_artifact, save_artifact
+    from mosaicfocus.training import TrainingState, train_epochs
+
+    images, labels, _ = make_synthetic(40, seed=4)
+    keep = labels < 3
+    x, y = images[keep].float() / 127.5 - 1, labels[keep]
+    config = TrainConfig(lr=0.02, batch_size=16, epochs=5)
+    straight = train_epochs(x, y, config, seed=9, phased=phased)
+    half = train_epochs(x, y, config, seed=9, phased=phased, until=2)
+    assert half.epoch == 2 and len(half.losses) == 2 and half.momentum
+    save_artifact(tmp_path / "state.pt", "training-state", half.to_tensors())
+    tensors, _ = load_artifact(tmp_path / "state.pt", "training-state")
+    resumed = train_epochs(x, y, config, seed=9, phased=phased, resume=TrainingState.from_tensors(2, tensors))
+    assert resumed.epoch == 5 and resumed.losses == straight.losses
+    for key in straight.model:
+        assert torch.equal(resumed.model[key], straight.model[key]), key
+    for key in straight.momentum:
+        assert torch.equal(resumed.momentum[key], straight.momentum[key]), key
+    with pytest.raises(ValueError, match="cannot train epochs 6..5"):
+        train_epochs(x, y, config, seed=9, resume=resumed)

@@ -68,8 +68,12 @@ def test_finished_run_has_nothing_to_do(tiny_run):
             {"source_images": 1, "mosaics": 1, "datasets": 1, "train": 9, "evaluate": 9, "report": 1, "all": 1},
         ),
         (["--config", "train={threads: 2}"], {}),
+        (
+            ["--config", "train={epochs_per_job: 10}"],
+            {"train_stage": 18, "train": 9, "evaluate": 9, "report": 1, "all": 1},
+        ),
     ],
-    ids=["lr", "epochs", "eval-batch", "mosaic-count", "seed", "threads-only"],
+    ids=["lr", "epochs", "eval-batch", "mosaic-count", "seed", "threads-only", "split-training"],
 )
 def test_only_invalidated_steps_rerun(tiny_run, override, expected):
     result = snakemake(tiny_run, "-n", *override)
@@ -84,6 +88,26 @@ def test_same_config_twice_gives_the_same_matrix(tiny_run, tmp_path):
         a = torch.load(tiny_run / "results" / "models" / f"model_{j}.pt", weights_only=True)
         b = torch.load(tmp_path / "results" / "models" / f"model_{j}.pt", weights_only=True)
         assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_training_split_into_jobs_gives_the_same_bits(tiny_run, tmp_path):
+    """Three jobs of 10 epochs per model (tiny.yaml has 30) resume bit for bit."""
+    result = snakemake(tmp_path, "--config", "train={epochs_per_job: 10}")
+    assert planned_jobs(result.stdout + result.stderr)["train_stage"] == 18
+    states = sorted(p.name for p in (tmp_path / "results" / "models" / "states").iterdir())
+    assert states == sorted(f"model_{f}_epoch{e}.pt" for f in range(1, 10) for e in (10, 20))
+    for focus in range(1, 10):
+        name = f"model_{focus}.pt"
+        a = torch.load(tiny_run / "results" / "models" / name, weights_only=True)
+        b = torch.load(tmp_path / "results" / "models" / name, weights_only=True)
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+        loss = f"loss_{focus}.tsv"
+        assert (tmp_path / "results" / "models" / loss).read_text() == (tiny_run / "results" / "models" / loss).read_text()
+    assert (tmp_path / "results" / "accuracy.csv").read_bytes() == (tiny_run / "results" / "accuracy.csv").read_bytes()
+    # a state that no job of this split ends at is refused by name
+    bad = snakemake(tmp_path, "-n", "results/models/states/model_1_epoch7.pt", "--config", "train={epochs_per_job: 10}", check=False)
+    assert bad.returncode != 0
+    assert "No training job ends at epoch 7" in bad.stdout + bad.stderr
 
 
 def test_bad_config_is_refused_before_any_job(tmp_path):

@@ -39,7 +39,10 @@ class Module2(nn.Module):
         # (both commute, and the first maximum of a window stays the first), but
         # pooling first runs the relu and its backward on a quarter of the values:
         # about 20% of a CPU training step.
-        x = torch.relu(self._pool(self.conv1(x)))
+        return self.after_pool1(torch.relu(self._pool(self.conv1(x))))
+
+    def after_pool1(self, x: torch.Tensor) -> torch.Tensor:
+        """conv2 to the logits, from the relu'd first pooling (shared with phases.PhasedModule2)."""
         x = torch.relu(self._pool(self.conv2(x)))
         x = torch.flatten(x, 1)
         x = torch.relu(self.fc1(x))

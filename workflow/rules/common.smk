@@ -53,6 +53,7 @@ SOURCE_IMAGES = "results/data/source_images{split}.pt"
 MOSAICS = "results/{rep}data/mosaics{split}.pt"
 DATASET = "results/{rep}data/dataset{split}_{dataset}.pt"
 MODEL = "results/{rep}models/model_{focus}.pt"
+TRAINING_STATE = "results/{rep}models/states/model_{focus}_epoch{epoch}.pt"
 LOSS = "results/{rep}models/loss_{focus}.tsv"
 EVALUATION = "results/{rep}eval{split}/train{focus}_test{dataset}.json"
 REPLICATE_MATRIX = "results/{rep}eval{split}/accuracy.csv"
@@ -89,6 +90,7 @@ wildcard_constraints:
     dataset=r"[1-9]|10",
     rep=r"(replicates/[0-9]+/)?",
     split=r"(_heldout)?",
+    epoch=r"[1-9][0-9]*",
 
 
 def uses_gpu():
@@ -160,3 +162,45 @@ def train_params(wildcards):
         "outputs": config["model"]["outputs"],
         **{k: config["train"][k] for k in ("lr", "momentum", "batch_size", "epochs")},
     }
+
+
+def stage_ends():
+    """Epochs after which a training job saves its state and the next job goes on.
+
+    A model's training is split into jobs of train.epochs_per_job epochs so that
+    nine models pack evenly onto few cores; resuming is bit for bit, so the split
+    never changes a result.
+    """
+    per_job, epochs = config["train"]["epochs_per_job"], config["train"]["epochs"]
+    return list(range(per_job, epochs, per_job))
+
+
+def training_inputs(wildcards):
+    """The model's dataset and, past the first job, the state its training resumes from."""
+    until = (
+        int(wildcards.epoch)
+        if "epoch" in wildcards.keys()
+        else config["train"]["epochs"]
+    )
+    if "epoch" in wildcards.keys() and until not in stage_ends():
+        raise WorkflowError(
+            f"No training job ends at epoch {until}: with train.epochs={config['train']['epochs']} "
+            f"and train.epochs_per_job={config['train']['epochs_per_job']} they end at "
+            f"{stage_ends() + [config['train']['epochs']]}."
+        )
+    inputs = {
+        "dataset": DATASET.format(rep=wildcards.rep, split="", dataset=wildcards.focus)
+    }
+    earlier = [end for end in stage_ends() if end < until]
+    if earlier:
+        inputs["resume"] = TRAINING_STATE.format(
+            rep=wildcards.rep, focus=wildcards.focus, epoch=earlier[-1]
+        )
+    return inputs
+
+
+def train_stage_params(wildcards):
+    """A saved state does not depend on how many epochs follow it."""
+    params = train_params(wildcards)
+    del params["epochs"]
+    return {**params, "until": int(wildcards.epoch)}

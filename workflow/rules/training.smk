@@ -1,6 +1,33 @@
+rule train_stage:
+    input:
+        unpack(training_inputs),
+    output:
+        state=TRAINING_STATE,
+    log:
+        "results/{rep}logs/train_{focus}_epoch{epoch}.log",
+    benchmark:
+        "results/{rep}benchmarks/train_{focus}_epoch{epoch}.tsv"
+    # Every model's early epochs before any model's last ones: the jobs then pack
+    # evenly onto the cores, instead of one model's last job running alone at the end.
+    priority: 1
+    group:
+        "model"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        gpu=1 if uses_gpu() else 0,
+        mem_mb=1500,
+        runtime=retry_runtime(120),
+    params:
+        train=train_stage_params,
+    script:
+        "../scripts/train.py"
+
+
 rule train:
     input:
-        DATASET.replace("{split}", "").replace("{dataset}", "{focus}"),
+        unpack(training_inputs),
     output:
         model=MODEL,
         loss=LOSS,
