@@ -77,8 +77,11 @@ def matmul_gflops(threads: int, size: int, repeats: int) -> float:
     return 2 * size**3 / best / 1e9
 
 
-def training_worker(threads: int, epochs: int, images: int = 10_000) -> dict:
-    """Train Module2 on random data in this process; images/s per epoch after the first."""
+def training_worker(threads: int, epochs: int, images: int = 10_000, phased: bool | None = None) -> dict:
+    """Train Module2 on random data in this process; images/s per epoch after the first.
+
+    ``phased=False`` trains the direct form of conv1 and its pooling (before the
+    space-to-depth form of ``mosaicfocus.phases`` became the CPU default)."""
     set_threads(threads)
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(images, 3, 32, 32, generator=generator)
@@ -89,7 +92,7 @@ def training_worker(threads: int, epochs: int, images: int = 10_000) -> dict:
         stamps.append((time.perf_counter(), time.process_time()))
 
     stamps.append((time.perf_counter(), time.process_time()))
-    train_model(x, y, TrainConfig(epochs=epochs), seed=1, log=on_epoch)
+    train_model(x, y, TrainConfig(epochs=epochs), seed=1, log=on_epoch, phased=phased)
     wall = [images / (b[0] - a[0]) for a, b in zip(stamps[1:], stamps[2:])]
     cpu = [images / (b[1] - a[1]) for a, b in zip(stamps[1:], stamps[2:])]
     return {"wall": wall, "cpu": cpu}
@@ -122,6 +125,8 @@ def bench_training(peak: dict[int, float], quick: bool) -> None:
         for threads in (1, 2):
             result = pool.submit(training_worker, threads, epochs).result()
             line(f"one {threads}-thread job", result["wall"], result["cpu"], peak[threads])
+        result = pool.submit(training_worker, 1, epochs, 10_000, False).result()
+        line("one 1-thread job, direct conv1 (not phased)", result["wall"], result["cpu"], peak[1])
     with spawn_pool(2) as pool:
         results = list(pool.map(training_worker, [1, 1], [epochs, epochs]))
     pair = [a + b for a, b in zip(results[0]["wall"], results[1]["wall"])]

@@ -28,9 +28,7 @@ def imagefolder_classes(root: str | os.PathLike, split: str = "train") -> list[s
 
 
 def image_files(class_dir: Path) -> list[Path]:
-    return sorted(
-        p for p in class_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
+    return [class_dir / name for name in image_names(class_dir)]
 
 
 def image_names(class_dir: Path) -> list[str]:
