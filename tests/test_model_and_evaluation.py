@@ -121,3 +121,22 @@ def test_training_resumed_from_a_saved_state_is_bit_identical(tmp_path, phased):
         assert torch.equal(resumed.momentum[key], straight.momentum[key]), key
     with pytest.raises(ValueError, match="cannot train epochs 6..5"):
         train_epochs(x, y, config, seed=9, resume=resumed)
+
+
+def test_momentum_sgd_is_torch_sgd_bit_for_bit():
+    from mosaicfocus.training import MomentumSGD
+
+    x = torch.rand(64, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    y = torch.arange(64) % 3
+    models = [build_model(3, 5).to(memory_format=torch.channels_last) for _ in range(2)]
+    ours = MomentumSGD(models[0].parameters(), lr=0.05, momentum=0.9)
+    theirs = torch.optim.SGD(models[1].parameters(), lr=0.05, momentum=0.9, foreach=True)
+    for step in range(4):
+        for model, optimizer in zip(models, (ours, theirs)):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x[step * 16 : step * 16 + 16]), y[:16]).backward()
+            optimizer.step()
+        for a, b in zip(models[0].parameters(), models[1].parameters()):
+            assert torch.equal(a, b)
+    for buffer, p in zip(ours.buffers, models[1].parameters()):
+        assert torch.equal(buffer, theirs.state[p]["momentum_buffer"])

@@ -42,8 +42,12 @@ class Module2(nn.Module):
         return self.after_pool1(torch.relu(self._pool(self.conv1(x))))
 
     def after_pool1(self, x: torch.Tensor) -> torch.Tensor:
-        """conv2 to the logits, from the relu'd first pooling (shared with phases.PhasedModule2)."""
-        x = torch.relu(self._pool(self.conv2(x)))
+        """conv2 to the logits, from the relu'd first pooling."""
+        return self.after_conv2(self.conv2(x))
+
+    def after_conv2(self, x: torch.Tensor) -> torch.Tensor:
+        """The second pooling to the logits (shared with phases.PhasedModule2)."""
+        x = torch.relu(self._pool(x))
         x = torch.flatten(x, 1)
         x = torch.relu(self.fc1(x))
         x = torch.relu(self.fc2(x))
