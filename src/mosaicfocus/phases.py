@@ -12,8 +12,8 @@ misses the 5x5 kernel), so gradients flow back to the ordinary parameters and
 the model's state_dict is unchanged.
 
 Same values up to float32 rounding (different summation order); with conv2's
-input gradient taken in NCHW (``Conv2d``) a training step takes about 20% less
-CPU time (BENCHMARKS.md). CUDA keeps the direct form.
+input gradient taken in NCHW (``Conv2d``) a training step runs 10-22% faster
+(BENCHMARKS.md). CUDA keeps the direct form.
 """
 
 from __future__ import annotations
