@@ -1,3 +1,4 @@
+import math
 import sys
 from pathlib import Path
 
@@ -177,11 +178,7 @@ def stage_ends():
 
 def training_inputs(wildcards):
     """The model's dataset and, past the first job, the state its training resumes from."""
-    until = (
-        int(wildcards.epoch)
-        if "epoch" in wildcards.keys()
-        else config["train"]["epochs"]
-    )
+    first, until = training_epochs(wildcards)
     if "epoch" in wildcards.keys() and until not in stage_ends():
         raise WorkflowError(
             f"No training job ends at epoch {until}: with train.epochs={config['train']['epochs']} "
@@ -191,12 +188,29 @@ def training_inputs(wildcards):
     inputs = {
         "dataset": DATASET.format(rep=wildcards.rep, split="", dataset=wildcards.focus)
     }
-    earlier = [end for end in stage_ends() if end < until]
-    if earlier:
+    if first > 1:
         inputs["resume"] = TRAINING_STATE.format(
-            rep=wildcards.rep, focus=wildcards.focus, epoch=earlier[-1]
+            rep=wildcards.rep, focus=wildcards.focus, epoch=first - 1
         )
     return inputs
+
+
+def training_epochs(wildcards):
+    """(first, last) epoch of the training job with these wildcards."""
+    last = (
+        int(wildcards.epoch)
+        if "epoch" in wildcards.keys()
+        else config["train"]["epochs"]
+    )
+    first = max([end for end in stage_ends() if end < last], default=0) + 1
+    return first, last
+
+
+def training_runtime(wildcards, attempt):
+    """A model's 120 minutes, shared among its training jobs by epochs (see retry_runtime)."""
+    first, last = training_epochs(wildcards)
+    share = (last - first + 1) / config["train"]["epochs"]
+    return max(10, math.ceil(120 * share)) * attempt
 
 
 def train_stage_params(wildcards):

@@ -18,7 +18,7 @@ rule train_stage:
     resources:
         gpu=1 if uses_gpu() else 0,
         mem_mb=1500,
-        runtime=retry_runtime(120),
+        runtime=training_runtime,
     params:
         train=train_stage_params,
     script:
@@ -44,7 +44,7 @@ rule train:
     resources:
         gpu=1 if uses_gpu() else 0,
         mem_mb=1500,
-        runtime=retry_runtime(120),
+        runtime=training_runtime,
     params:
         train=train_params,
     script:
