@@ -168,7 +168,10 @@ def train_epochs(
     x_all = images.to(device)
     x_all = to_phases(x_all) if phased else x_all.contiguous(memory_format=torch.channels_last)
     y_all = labels.to(device)
-    n = x_all.shape[0]
+    n, channels, height, width = x_all.shape
+    # Channels-last images as rows of one matrix (a view): index_select of whole rows
+    # gathers a batch in half the time of indexing the 4-D tensor.
+    rows = x_all.permute(0, 2, 3, 1).reshape(n, -1)
     shuffle = torch.Generator().manual_seed(derive_seed(seed, "shuffle"))
     if resume is not None:
         shuffle.set_state(resume.shuffle)
@@ -181,7 +184,8 @@ def train_epochs(
         for start in range(0, n, config.batch_size):
             batch = order[start : start + config.batch_size]
             optimizer.zero_grad()
-            loss = loss_fn(forward(x_all[batch]), y_all[batch])
+            images_batch = rows.index_select(0, batch).view(-1, height, width, channels).permute(0, 3, 1, 2)
+            loss = loss_fn(forward(images_batch), y_all[batch])
             loss.backward()
             optimizer.step()
             total += loss.detach().to(torch.float64) * batch.numel()
