@@ -69,10 +69,12 @@ def _decode_plain_jpegs(files: list[Path], workers: int = 2) -> torch.Tensor | N
         def decode_part(part: list[Path]) -> list[torch.Tensor]:
             return decode_jpeg([read_file(str(path)) for path in part], mode=ImageReadMode.UNCHANGED)
 
-        step = -(-len(files) // max(1, workers))
+        workers = max(1, workers)
+        step = -(-len(files) // workers)
+        parts = [files[i : i + step] for i in range(0, len(files), step)]
         try:
-            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-                decoded = [image for part in pool.map(decode_part, [files[i : i + step] for i in range(0, len(files), step)]) for image in part]
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                decoded = [image for part in pool.map(decode_part, parts) for image in part]
         except Exception:  # a corrupt or empty file; PIL says which
             return None
     if any(tuple(image.shape) != (3, IMAGE_SIZE, IMAGE_SIZE) for image in decoded):

@@ -1,30 +1,3 @@
-rule train_stage:
-    input:
-        unpack(training_inputs),
-    output:
-        state=TRAINING_STATE,
-    log:
-        "results/{rep}logs/train_{focus}_epoch{epoch}.log",
-    benchmark:
-        "results/{rep}benchmarks/train_{focus}_epoch{epoch}.tsv"
-    # Every model's early epochs before any model's last ones: the jobs then pack
-    # evenly onto the cores, instead of one model's last job running alone at the end.
-    priority: 1
-    group:
-        "model"
-    conda:
-        "../../envs/torch.yaml"
-    threads: config["train"]["threads"]
-    resources:
-        gpu=1 if uses_gpu() else 0,
-        mem_mb=1500,
-        runtime=training_runtime,
-    params:
-        train=train_stage_params,
-    script:
-        "../scripts/train.py"
-
-
 rule train:
     input:
         unpack(training_inputs),
@@ -49,3 +22,19 @@ rule train:
         train=train_params,
     script:
         "../scripts/train.py"
+
+
+# The first train.epochs_per_job epochs (and every further block but the last) of a
+# model's training: the same job, ending in a saved state instead of the weights.
+use rule train as train_stage with:
+    output:
+        state=TRAINING_STATE,
+    log:
+        "results/{rep}logs/train_{focus}_epoch{epoch}.log",
+    benchmark:
+        "results/{rep}benchmarks/train_{focus}_epoch{epoch}.tsv"
+    # Every model's early epochs before any model's last ones: the jobs then pack
+    # evenly onto the cores, instead of one model's last job running alone at the end.
+    priority: 1
+    params:
+        train=train_stage_params,
