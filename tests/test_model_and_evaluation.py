@@ -6,6 +6,7 @@ import torch
 from mosaicfocus.data import make_synthetic
 from mosaicfocus.evaluation import accuracy, predict
 from mosaicfocus.model import Module2, build_model
+from mosaicfocus.phases import PhasedModule2, to_row_phases
 from mosaicfocus.training import TrainConfig, train_model
 
 
@@ -41,8 +42,13 @@ def test_predict_matches_argmax_of_logits_with_batches():
     model = build_model(3, 1)
     x = torch.randn(37, 3, 32, 32)
     with torch.no_grad():
-        expected = model(x).argmax(1)
-    assert torch.equal(predict(model, x, batch_size=8), expected)
+        logits = model(x)
+        phased_logits = PhasedModule2(model)(to_row_phases(x))
+    assert torch.equal(predict(model, x, batch_size=8, phased=False), logits.argmax(1))
+    # The CPU default scores in row phases: the same logits up to float32 rounding.
+    assert torch.allclose(phased_logits, logits, rtol=1e-5, atol=1e-6)
+    assert torch.equal(predict(model, x, batch_size=8), phased_logits.argmax(1))
+    assert torch.equal(predict(model, x, batch_size=8), predict(model, x, batch_size=37))
 
 
 def test_training_learns_and_is_reproducible():

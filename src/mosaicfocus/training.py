@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .model import build_model
-from .phases import PhasedModule2, to_phases
+from .phases import PhasedModule2, to_row_phases
 from .seeds import derive_seed
 
 
@@ -142,8 +142,8 @@ def train_epochs(
     ``seed``; resuming from a saved state gives the same bits as never stopping.
     The data stays one tensor on the device; each batch is an index into it, so
     no per-sample Python runs. ``phased`` (default: on the CPU) computes conv1
-    and its pooling in space-to-depth form (``phases``): the same function,
-    faster on CPUs, equal to the direct form up to float32 rounding.
+    and its pooling in row phases (``phases``): the same function, faster on
+    CPUs, equal to the direct form up to float32 rounding.
     """
     until = config.epochs if until is None else until
     first = 1 if resume is None else resume.epoch + 1
@@ -166,7 +166,7 @@ def train_epochs(
         phased = device.type == "cpu"
     forward = PhasedModule2(model) if phased else model
     x_all = images.to(device)
-    x_all = to_phases(x_all) if phased else x_all.contiguous(memory_format=torch.channels_last)
+    x_all = to_row_phases(x_all) if phased else x_all.contiguous(memory_format=torch.channels_last)
     y_all = labels.to(device)
     n, channels, height, width = x_all.shape
     # Channels-last images as rows of one matrix (a view): index_select of whole rows
