@@ -74,6 +74,23 @@ def test_row_phase_max_is_max_pool2d_bit_for_bit_with_ties(layout):
     assert torch.equal(_from_row_phases(grad_phased), grad_direct)
 
 
+def test_row_phase_max_signed_zeros_and_the_smallest_differences():
+    # -0.0 == +0.0 is a tie (the first wins), and values one subnormal apart are not.
+    tiny = torch.finfo(torch.float32).smallest_normal * torch.finfo(torch.float32).eps
+    values = torch.tensor([0.0, -0.0, tiny, -tiny, 1.0, 1.0 + torch.finfo(torch.float32).eps])
+    g = torch.Generator().manual_seed(11)
+    direct = values[torch.randint(0, len(values), (4, 6, 28, 28), generator=g)]
+    direct = direct.contiguous(memory_format=torch.channels_last).requires_grad_()
+    phased = to_row_phases(direct.detach()).clone().requires_grad_()
+    expected = F.max_pool2d(direct, 2)
+    pooled = RowPhaseMax.apply(phased)
+    assert torch.equal(pooled, expected)
+    grad_out = torch.rand(expected.shape, generator=g) + 1
+    (grad_direct,) = torch.autograd.grad(expected, direct, grad_out)
+    (grad_phased,) = torch.autograd.grad(pooled, phased, grad_out)
+    assert torch.equal(_from_row_phases(grad_phased), grad_direct)
+
+
 def test_infinite_gradients_do_not_leak_into_other_pixels():
     direct = torch.randn(2, 6, 28, 28).contiguous(memory_format=torch.channels_last)
     phased = to_row_phases(direct).clone().requires_grad_()
