@@ -117,7 +117,9 @@ def _later_wins(first: torch.Tensor, later: torch.Tensor) -> torch.Tensor:
     finite floats is 0 only for equal ones, and -0.0 reads as a negative int32),
     and a positive float reads as a positive int32: clamping that to 0..1 and
     negating gives the mask in three arithmetic passes. A comparison writing
-    bools, then widening them, is about twice as slow here.
+    bools, then widening them, is about twice as slow here. Exact for finite
+    values with subnormals kept (PyTorch's default; tested); ``inf - inf`` is
+    nan, whose bits read positive, which only an already diverged training sees.
     """
     return torch.sub(later, first).view(torch.int32).clamp_(0, 1).neg_()
 
