@@ -53,6 +53,17 @@ def test_finished_run_has_nothing_to_do(tiny_run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+def test_every_file_the_workflow_writes_is_a_declared_output(tiny_run):
+    # Undeclared files are invisible to Snakemake: never moved by storage plugins,
+    # never checked for staleness. (It lists logs and benchmarks too; those are declared
+    # in log: and benchmark:, which it does not count as outputs.)
+    result = snakemake(tiny_run, "--list-untracked")
+    listed = [line.strip() for line in (result.stdout + result.stderr).splitlines()]
+    untracked = [path for path in listed if path.startswith("results/")]
+    assert untracked, "snakemake --list-untracked printed no paths; its output format changed"
+    assert [p for p in untracked if not p.startswith(("results/logs/", "results/benchmarks/"))] == []
+
+
 @pytest.mark.parametrize(
     "override, expected",
     [

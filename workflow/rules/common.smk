@@ -54,6 +54,8 @@ SOURCE_IMAGES = "results/data/source_images{split}.pt"
 MOSAICS = "results/{rep}data/mosaics{split}.pt"
 DATASET = "results/{rep}data/dataset{split}_{dataset}.pt"
 MODEL = "results/{rep}models/model_{focus}.pt"
+# What made the weights and a CRC-32 of every tensor (artifacts.save_weights writes it).
+MODEL_RECORD = "results/{rep}models/model_{focus}.json"
 TRAINING_STATE = "results/{rep}models/states/model_{focus}_epoch{epoch}.pt"
 LOSS = "results/{rep}models/loss_{focus}.tsv"
 EVALUATION = "results/{rep}eval{split}/train{focus}_test{dataset}.json"

@@ -1,6 +1,7 @@
 rule evaluate:
     input:
         model=MODEL,
+        record=MODEL_RECORD,
         datasets=expand(DATASET, dataset=DATASETS, allow_missing=True),
     output:
         expand(EVALUATION, dataset=DATASETS, allow_missing=True),

@@ -3,6 +3,7 @@ rule train:
         unpack(training_inputs),
     output:
         model=MODEL,
+        record=MODEL_RECORD,
         loss=LOSS,
     log:
         "results/{rep}logs/train_{focus}.log",
