@@ -68,12 +68,17 @@ def _pairs(phased: torch.Tensor) -> torch.Tensor:
     return phased.permute(0, 2, 3, 1).contiguous().view(n, h, w // 2, 2, channels)
 
 
-def row_phase_max_values(phased: torch.Tensor) -> torch.Tensor:
-    """``F.max_pool2d(x, 2)``'s values from the row-phased x, without what backward needs."""
+def _pool_in_two_steps(phased: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(pixel pairs, each window row's maximum, the pooled [N, C, H2, W/2]) of a row-phased tensor."""
     pairs = _pairs(phased)
     c = pairs.shape[-1] // 2
-    rows = torch.maximum(pairs[:, :, :, 0], pairs[:, :, :, 1])
-    return torch.maximum(rows[..., :c], rows[..., c:]).permute(0, 3, 1, 2)
+    rows = torch.maximum(pairs[:, :, :, 0], pairs[:, :, :, 1])  # each window row, left first
+    return pairs, rows, torch.maximum(rows[..., :c], rows[..., c:]).permute(0, 3, 1, 2)
+
+
+def row_phase_max_values(phased: torch.Tensor) -> torch.Tensor:
+    """``F.max_pool2d(x, 2)``'s values from the row-phased x, without what backward needs."""
+    return _pool_in_two_steps(phased)[2]
 
 
 class RowPhaseMax(torch.autograd.Function):
@@ -83,11 +88,9 @@ class RowPhaseMax(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, phased: torch.Tensor) -> torch.Tensor:
-        pairs = _pairs(phased)
-        c = pairs.shape[-1] // 2
-        rows = torch.maximum(pairs[:, :, :, 0], pairs[:, :, :, 1])  # each window row, left first
+        pairs, rows, pooled = _pool_in_two_steps(phased)
         ctx.save_for_backward(pairs, rows)
-        return torch.maximum(rows[..., :c], rows[..., c:]).permute(0, 3, 1, 2)
+        return pooled
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:

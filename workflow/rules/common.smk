@@ -212,7 +212,7 @@ def training_runtime(wildcards, attempt):
     """A model's 120 minutes, shared among its training jobs by epochs (see retry_runtime)."""
     first, last = training_epochs(wildcards)
     share = (last - first + 1) / config["train"]["epochs"]
-    return max(10, math.ceil(120 * share)) * attempt
+    return retry_runtime(max(10, math.ceil(120 * share)))(wildcards, attempt)
 
 
 def train_stage_params(wildcards):
