@@ -117,10 +117,11 @@ def test_training_resumed_from_a_saved_state_is_bit_identical(tmp_path, phased):
     straight = train_epochs(x, y, config, seed=9, phased=phased)
     half = train_epochs(x, y, config, seed=9, phased=phased, until=2)
     assert half.epoch == 2 and len(half.losses) == 2 and half.momentum
-    save_artifact(tmp_path / "state.pt", "training-state", half.to_tensors())
-    tensors, _ = load_artifact(tmp_path / "state.pt", "training-state")
-    resumed = train_epochs(x, y, config, seed=9, phased=phased, resume=TrainingState.from_tensors(2, tensors))
-    assert resumed.epoch == 5 and resumed.losses == straight.losses
+    tensors, meta = half.to_artifact()
+    save_artifact(tmp_path / "state.pt", "training-state", tensors, meta=meta)
+    tensors, meta = load_artifact(tmp_path / "state.pt", "training-state")
+    resumed = train_epochs(x, y, config, seed=9, phased=phased, resume=TrainingState.from_artifact(tensors, meta))
+    assert resumed.epoch == 5 and resumed.losses == straight.losses and resumed.alive == straight.alive
     for key in straight.model:
         assert torch.equal(resumed.model[key], straight.model[key]), key
     for key in straight.momentum:

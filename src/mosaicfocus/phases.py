@@ -170,6 +170,10 @@ class PhasedModule2:
         self.index = row_phase_kernel_index(out_channels, in_channels, kernel).to(conv1.weight.device)
 
     def __call__(self, phased_images: torch.Tensor) -> torch.Tensor:
+        return self.model.fc4(self.features(phased_images))
+
+    def features(self, phased_images: torch.Tensor) -> torch.Tensor:
+        """``Module2.features`` of the un-phased images."""
         conv1, conv2 = self.model.conv1, self.model.conv2
         weight = torch.cat([conv1.weight.reshape(-1), conv1.weight.new_zeros(1)])[self.index]
         weight = weight.contiguous(memory_format=torch.channels_last)
@@ -177,7 +181,7 @@ class PhasedModule2:
         phased = F.conv2d(phased_images, weight, bias)
         if torch.is_grad_enabled():
             pooled = torch.relu(RowPhaseMax.apply(phased))
-            return self.model.after_conv2(Conv2d.apply(pooled, conv2.weight, conv2.bias))
+            return self.model.features_after_conv2(Conv2d.apply(pooled, conv2.weight, conv2.bias))
         # Scoring: conv2 runs faster on NCHW input here (no backward to serve).
         pooled = torch.relu_(row_phase_max_values(phased)).contiguous()
-        return self.model.after_conv2(F.conv2d(pooled, conv2.weight, conv2.bias))
+        return self.model.features_after_conv2(F.conv2d(pooled, conv2.weight, conv2.bias))

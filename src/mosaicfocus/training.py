@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import ctypes
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
 from torch import nn
 
+from .health import death_reason, is_dead
 from .model import build_model
 from .phases import PhasedModule2, to_row_phases
 from .seeds import derive_seed
@@ -79,14 +80,24 @@ class TrainConfig:
     batch_size: int = 256
     epochs: int = 200
     num_classes: int = 3
+    # Re-initialisations allowed after the network dies (health.is_dead);
+    # 0 is the study's protocol: one initialisation, whatever becomes of it.
+    restarts: int = 0
+
+
+def attempt_seed(seed: int, attempt: int) -> int:
+    """The seed of one attempt at training a model: attempt 1 keeps the model's own seed."""
+    return seed if attempt == 1 else derive_seed(seed, "attempt", attempt)
 
 
 @dataclass
 class TrainingState:
-    """Where training stands after ``epoch`` epochs: enough to go on bit for bit.
+    """Where training stands after ``epoch`` epochs of attempt ``attempt``: enough to go on bit for bit.
 
     The model's ``state_dict``, SGD's momentum buffers (by parameter name), the
-    state of the shuffle generator and the mean loss of every epoch so far.
+    state of the shuffle generator, the mean loss and the number of fc3 units
+    active on some image, of every epoch so far, and the attempts abandoned
+    before this one (a dict each: attempt, seed, epoch, reason, losses, alive).
     """
 
     epoch: int
@@ -94,26 +105,33 @@ class TrainingState:
     momentum: dict[str, torch.Tensor]
     shuffle: torch.Tensor
     losses: list[float]
+    alive: list[int] = field(default_factory=list)
+    attempt: int = 1
+    abandoned: list[dict] = field(default_factory=list)
 
-    def to_tensors(self) -> dict[str, torch.Tensor]:
-        """Flat tensors for ``artifacts.save_artifact``."""
+    def to_artifact(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """Flat tensors and JSON-able metadata for ``artifacts.save_artifact``."""
         tensors = {f"model.{k}": v for k, v in self.model.items()}
         tensors.update({f"momentum.{k}": v for k, v in self.momentum.items()})
         tensors["shuffle"] = self.shuffle
         tensors["losses"] = torch.tensor(self.losses, dtype=torch.float64)
-        return tensors
+        tensors["alive"] = torch.tensor(self.alive, dtype=torch.int64)
+        return tensors, {"epoch": self.epoch, "attempt": self.attempt, "abandoned": self.abandoned}
 
     @classmethod
-    def from_tensors(cls, epoch: int, tensors: dict[str, torch.Tensor]) -> "TrainingState":
+    def from_artifact(cls, tensors: dict[str, torch.Tensor], meta: dict) -> "TrainingState":
         def part(prefix: str) -> dict[str, torch.Tensor]:
             return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
         return cls(
-            epoch=epoch,
+            epoch=meta["epoch"],
             model=part("model."),
             momentum=part("momentum."),
             shuffle=tensors["shuffle"],
             losses=tensors["losses"].tolist(),
+            alive=tensors["alive"].tolist(),
+            attempt=meta["attempt"],
+            abandoned=list(meta["abandoned"]),
         )
 
 
@@ -139,11 +157,15 @@ def train_epochs(
     """Train Module2 with SGD from scratch or from ``resume`` up to epoch ``until`` (default: all).
 
     Everything random (initialisation, the shuffle of every epoch) comes from
-    ``seed``; resuming from a saved state gives the same bits as never stopping.
-    The data stays one tensor on the device; each batch is an index into it, so
-    no per-sample Python runs. ``phased`` (default: on the CPU) computes conv1
-    and its pooling in row phases (``phases``): the same function, faster on
-    CPUs, equal to the direct form up to float32 rounding.
+    ``attempt_seed(seed, attempt)``; resuming from a saved state gives the same
+    bits as never stopping. A network that dies (no fc3 unit active on any
+    image of a whole epoch) is abandoned and trained again from epoch 1 with
+    the next attempt's seed, at most ``config.restarts`` times; the abandoned
+    attempts stay on record in the returned state. The data stays one tensor on
+    the device; each batch is an index into it, so no per-sample Python runs.
+    ``phased`` (default: on the CPU) computes conv1 and its pooling in row
+    phases (``phases``): the same function, faster on CPUs, equal to the direct
+    form up to float32 rounding.
     """
     until = config.epochs if until is None else until
     first = 1 if resume is None else resume.epoch + 1
@@ -151,20 +173,8 @@ def train_epochs(
         raise ValueError(f"cannot train epochs {first}..{until} of {config.epochs}")
     device = torch.device(device)
     reuse_freed_memory()
-    model = build_model(config.num_classes, derive_seed(seed, "init"))
-    if resume is not None:
-        model.load_state_dict(resume.model)
-    model = model.to(device).to(memory_format=torch.channels_last)
-    # foreach: one kernel per step for all ten tensors instead of a Python loop over
-    # them; bit-identical to the default single-tensor SGD (fused=True is not).
-    names = [name for name, _ in model.named_parameters()]
-    optimizer = MomentumSGD(model.parameters(), lr=config.lr, momentum=config.momentum)
-    if resume is not None and resume.momentum:
-        optimizer.buffers = [resume.momentum[name].to(device).clone() for name in names]
-    loss_fn = nn.CrossEntropyLoss()
     if phased is None:
         phased = device.type == "cpu"
-    forward = PhasedModule2(model) if phased else model
     x_all = images.to(device)
     x_all = to_row_phases(x_all) if phased else x_all.contiguous(memory_format=torch.channels_last)
     y_all = labels.to(device)
@@ -172,36 +182,92 @@ def train_epochs(
     # Channels-last images as rows of one matrix (a view): index_select of whole rows
     # gathers a batch in half the time of indexing the 4-D tensor.
     rows = x_all.permute(0, 2, 3, 1).reshape(n, -1)
-    shuffle = torch.Generator().manual_seed(derive_seed(seed, "shuffle"))
-    if resume is not None:
-        shuffle.set_state(resume.shuffle)
-    losses: list[float] = list(resume.losses) if resume is not None else []
-    model.train()
-    for epoch in range(first, until + 1):
-        started = time.perf_counter()
-        order = torch.randperm(n, generator=shuffle).to(device)
-        total = torch.zeros((), dtype=torch.float64, device=device)
-        for start in range(0, n, config.batch_size):
-            batch = order[start : start + config.batch_size]
-            optimizer.zero_grad()
-            images_batch = rows.index_select(0, batch).view(-1, height, width, channels).permute(0, 3, 1, 2)
-            loss = loss_fn(forward(images_batch), y_all[batch])
-            loss.backward()
-            optimizer.step()
-            total += loss.detach().to(torch.float64) * batch.numel()
-        mean_loss = float(total) / n
-        losses.append(mean_loss)
-        seconds = time.perf_counter() - started
-        log(f"epoch {epoch}/{config.epochs} loss {mean_loss:.6f} ({n / seconds:,.0f} images/s)")
-    momentum = {
-        name: buffer.detach().to("cpu").contiguous()
-        for name, buffer in zip(names, optimizer.buffers)
-        if buffer is not None
-    }
+    loss_fn = nn.CrossEntropyLoss()
+
+    if resume is None:
+        state = _fresh_state(seed, attempt=1)
+    else:  # the caller's state stays as it was
+        state = replace(resume, losses=list(resume.losses), alive=list(resume.alive))
+    while state.epoch < until:
+        model = build_model(config.num_classes, derive_seed(attempt_seed(seed, state.attempt), "init"))
+        if state.model:
+            model.load_state_dict(state.model)
+        model = model.to(device).to(memory_format=torch.channels_last)
+        names = [name for name, _ in model.named_parameters()]
+        optimizer = MomentumSGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+        if state.momentum:
+            optimizer.buffers = [state.momentum[name].to(device).clone() for name in names]
+        forward = PhasedModule2(model) if phased else model
+        shuffle = torch.Generator().manual_seed(derive_seed(attempt_seed(seed, state.attempt), "shuffle"))
+        if state.shuffle.numel():
+            shuffle.set_state(state.shuffle)
+        model.train()
+        died = False
+        for epoch in range(state.epoch + 1, until + 1):
+            started = time.perf_counter()
+            order = torch.randperm(n, generator=shuffle).to(device)
+            total = torch.zeros((), dtype=torch.float64, device=device)
+            # Largest activation of each fc3 unit over the epoch: > 0 means the unit was
+            # active on some image, so gradients still reach the layers below it.
+            peak = torch.zeros(model.fc3.out_features, device=device)
+            for start in range(0, n, config.batch_size):
+                batch = order[start : start + config.batch_size]
+                optimizer.zero_grad()
+                images_batch = rows.index_select(0, batch).view(-1, height, width, channels).permute(0, 3, 1, 2)
+                hidden = forward.features(images_batch)
+                loss = loss_fn(model.fc4(hidden), y_all[batch])
+                loss.backward()
+                optimizer.step()
+                total += loss.detach().to(torch.float64) * batch.numel()
+                torch.maximum(peak, hidden.detach().amax(0), out=peak)
+            state.losses.append(float(total) / n)
+            state.alive.append(int((peak > 0).sum()))
+            seconds = time.perf_counter() - started
+            log(
+                f"epoch {epoch}/{config.epochs} loss {state.losses[-1]:.6f} fc3 units active {state.alive[-1]}"
+                f"/{peak.numel()} ({n / seconds:,.0f} images/s)"
+                + (f" [attempt {state.attempt}]" if state.attempt > 1 else "")
+            )
+            if is_dead(state.losses[-1], state.alive[-1]) and state.attempt <= config.restarts:
+                died = True
+                break
+        if died:
+            reason = death_reason(state.losses[-1], epoch)
+            log(f"attempt {state.attempt} (seed {attempt_seed(seed, state.attempt)}) abandoned at epoch {epoch}, {reason}")
+            state = _fresh_state(seed, state.attempt + 1, abandoned=state.abandoned + [_abandoned(state, seed, reason)])
+            log(f"attempt {state.attempt}: re-initialised with seed {attempt_seed(seed, state.attempt)}, from epoch 1")
+            continue
+        state = TrainingState(
+            epoch=until,
+            model={k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()},
+            momentum={
+                name: buffer.detach().to("cpu").contiguous()
+                for name, buffer in zip(names, optimizer.buffers)
+                if buffer is not None
+            },
+            shuffle=shuffle.get_state(),
+            losses=state.losses,
+            alive=state.alive,
+            attempt=state.attempt,
+            abandoned=state.abandoned,
+        )
+    return state
+
+
+def _fresh_state(seed: int, attempt: int, abandoned: list[dict] | None = None) -> TrainingState:
+    """Attempt ``attempt`` before its first epoch (model and generator made from its seed)."""
     return TrainingState(
-        epoch=until,
-        model={k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()},
-        momentum=momentum,
-        shuffle=shuffle.get_state(),
-        losses=losses,
+        epoch=0, model={}, momentum={}, shuffle=torch.empty(0), losses=[], alive=[], attempt=attempt,
+        abandoned=list(abandoned or []),
     )
+
+
+def _abandoned(state: TrainingState, seed: int, reason: str) -> dict:
+    return {
+        "attempt": state.attempt,
+        "seed": attempt_seed(seed, state.attempt),
+        "epoch": len(state.losses),
+        "reason": reason,
+        "losses": list(state.losses),
+        "alive": list(state.alive),
+    }

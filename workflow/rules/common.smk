@@ -163,7 +163,12 @@ def train_params(wildcards):
         "seed": replicate_seed(wildcards.rep),
         "device": config["device"],
         "outputs": config["model"]["outputs"],
-        **{k: config["train"][k] for k in ("lr", "momentum", "batch_size", "epochs")},
+        # The loss of a uniform guess, ln(classes), is what training health measures against.
+        "classes": len(config["foreground_classes"]),
+        **{
+            k: config["train"][k]
+            for k in ("lr", "momentum", "batch_size", "epochs", "restarts")
+        },
     }
 
 

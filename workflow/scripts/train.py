@@ -6,7 +6,10 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 from mosaicfocus.artifacts import load_artifact, require_meta, save_artifact, save_weights, write_text_atomic
 from mosaicfocus.datasets import load_dataset
 from mosaicfocus.devices import resolve_device, set_threads
+from mosaicfocus.evaluation import accuracy, predict
+from mosaicfocus.health import training_health
 from mosaicfocus.joblog import job_log
+from mosaicfocus.model import Module2
 from mosaicfocus.seeds import derive_seed
 from mosaicfocus.training import TrainConfig, TrainingState, train_epochs
 
@@ -27,13 +30,14 @@ with job_log(snakemake.log[0], f"train_{focus} (to epoch {until})") as log:
     if "resume" in snakemake.input.keys():
         tensors, meta = load_artifact(snakemake.input.resume, "training-state")
         require_meta(snakemake.input.resume, meta, trained_on=focus, train=schedule_free(params), data=data_meta)
-        resume = TrainingState.from_tensors(meta["epoch"], tensors)
+        resume = TrainingState.from_artifact(tensors, meta)
     config = TrainConfig(
         lr=params["lr"],
         momentum=params["momentum"],
         batch_size=params["batch_size"],
         epochs=until,
         num_classes=params["outputs"],
+        restarts=params["restarts"],
     )
     start = 1 if resume is None else resume.epoch + 1
     log(
@@ -51,15 +55,39 @@ with job_log(snakemake.log[0], f"train_{focus} (to epoch {until})") as log:
         until=until,
     )
     if "state" in snakemake.output.keys():
-        meta = {"trained_on": focus, "epoch": state.epoch, "train": schedule_free(params), "data": data_meta}
-        save_artifact(snakemake.output.state, "training-state", state.to_tensors(), meta=meta)
+        tensors, state_meta = state.to_artifact()
+        meta = {"trained_on": focus, "train": schedule_free(params), "data": data_meta, **state_meta}
+        save_artifact(snakemake.output.state, "training-state", tensors, meta=meta)
     else:
+        model = Module2(params["outputs"])
+        model.load_state_dict(state.model)
+        predictions = predict(model.to(device), images)
+        health = training_health(
+            state.losses,
+            state.alive,
+            classes=params["classes"],
+            classes_predicted=int(predictions.unique().numel()),
+            train_accuracy=accuracy(predictions, labels)["accuracy"],
+            abandoned=state.abandoned,
+        )
+        log(
+            f"health: {health['status']} after {health['attempts']} attempt(s); final loss {health['final_loss']:.4f}, "
+            f"{health['fc3_units_active']} fc3 units active, {health['classes_predicted']} class(es) predicted, "
+            f"training accuracy {health['train_accuracy']:.2f}%"
+        )
+        curves = [(a["attempt"], a["losses"], a["alive"]) for a in state.abandoned]
+        curves.append((state.attempt, state.losses, state.alive))
         write_text_atomic(
             snakemake.output.loss,
-            "epoch\tloss\n" + "".join(f"{epoch}\t{loss!r}\n" for epoch, loss in enumerate(state.losses, 1)),
+            "attempt\tepoch\tloss\tfc3_units_active\n"
+            + "".join(
+                f"{attempt}\t{epoch}\t{loss!r}\t{units}\n"
+                for attempt, losses, alive in curves
+                for epoch, (loss, units) in enumerate(zip(losses, alive), 1)
+            ),
         )
         save_weights(
             snakemake.output.model,
             state.model,
-            meta={"trained_on": focus, "train": params, "data": data_meta, "device": str(device)},
+            meta={"trained_on": focus, "train": params, "data": data_meta, "device": str(device), "health": health},
         )
