@@ -327,7 +327,7 @@ def test_kill_9_mid_training_then_rerun(tiny_run, tmp_path):
     snakemake(workdir, "--unlock")
     dry = snakemake(workdir, "-n", "--rerun-incomplete")
     planned = planned_jobs(dry.stdout + dry.stderr)
-    assert planned == {"train": 9 - len(finished), "evaluate": 9 - len(evaluated), "report": 1, "all": 1}
+    assert planned == {"train": 9 - len(finished), "evaluate": 9 - len(evaluated), "report": 1, "study": 1, "all": 1}
 
     snakemake(workdir, "--rerun-incomplete")
     after = fingerprint(workdir)

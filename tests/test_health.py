@@ -53,7 +53,9 @@ def test_health_needs_one_count_per_epoch():
 
 
 def test_health_row_summarises_abandoned_attempts():
-    abandoned = [{"attempt": 1, "seed": 11, "epoch": 4, "reason": "dead: no fc3 unit active", "losses": [], "alive": []}]
+    abandoned = [
+        {"attempt": 1, "seed": 11, "epoch": 4, "reason": "dead: no fc3 unit active", "losses": [], "alive": []}
+    ]
     record = health([0.5], [8], abandoned=abandoned)
     assert record["attempts"] == 2 and record["abandoned"] == [
         {"attempt": 1, "seed": 11, "epoch": 4, "reason": "dead: no fc3 unit active"}
@@ -147,3 +149,12 @@ def test_a_restart_inside_a_later_job_gives_the_same_bits_as_one_job(tmp_path, p
     assert second.losses == straight.losses and second.alive == straight.alive
     for key in straight.model:
         assert torch.equal(second.model[key], straight.model[key]), key
+
+
+def test_the_same_seed_gives_the_same_attempts_and_weights_twice():
+    x, y = easy_data()
+    config = TrainConfig(lr=0.02, batch_size=16, epochs=5, restarts=3)
+    first, second = (train_epochs(x, y, config, seed=9, resume=dead_state(9)) for _ in range(2))
+    assert first.abandoned == second.abandoned and first.attempt == second.attempt == 2
+    assert first.losses == second.losses and first.alive == second.alive
+    assert all(torch.equal(first.model[k], second.model[k]) for k in first.model)

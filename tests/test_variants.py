@@ -116,12 +116,12 @@ def test_html_report_holds_the_plots_and_captions(variant_run):
 @pytest.mark.parametrize(
     "override, expected",
     [
-        (["replicates=2"], {"mosaics": 1, "datasets": 1, "train": 9, "evaluate": 9, "report": 1, "all": 1}),
+        (["replicates=2"], {"mosaics": 1, "datasets": 1, "train": 9, "evaluate": 9, "report": 1, "study": 1, "all": 1}),
         (
             ["heldout={enabled: true}"],
-            {"source_images": 1, "mosaics": 1, "datasets": 1, "evaluate": 9, "report": 1, "all": 1},
+            {"source_images": 1, "mosaics": 1, "datasets": 1, "evaluate": 9, "report": 1, "study": 1, "all": 1},
         ),
-        (["weighting=dirichlet"], {"datasets": 1, "train": 9, "evaluate": 9, "report": 1, "all": 1}),
+        (["weighting=dirichlet"], {"datasets": 1, "train": 9, "evaluate": 9, "report": 1, "study": 1, "all": 1}),
         (["dirichlet_alpha=3.0"], {}),
     ],
     ids=["add-replicate", "enable-heldout", "dirichlet", "alpha-unused-when-linear"],

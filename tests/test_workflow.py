@@ -27,9 +27,51 @@ def test_tiny_run_produces_every_output(tiny_run):
     assert ((matrix >= 0) & (matrix <= 100)).all().all()
     # The synthetic data is learnable: the model trained on foregrounds alone beats chance clearly.
     assert matrix.loc[9, "9"] > 90 and matrix.loc[9, "10"] > 80
-    for name in ("accuracy_heatmap.png", "training_loss.png"):
+    for name in ("accuracy_heatmap.png", "accuracy_learned_heatmap.png", "training_loss.png", "study_difference.png"):
         png = tiny_run / "results" / "plots" / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_tiny_run_records_the_health_of_every_model(tiny_run):
+    health = pd.read_csv(tiny_run / "results" / "training_health.csv")
+    assert list(health["trained_on"]) == list(range(1, 10)) and set(health["replicate"]) == {1}
+    assert set(health["status"]) <= {"learned", "plateau", "dead"} and (health["attempts"] == 1).all()
+    for _, row in health.iterrows():
+        record = json.loads((tiny_run / "results" / "models" / f"model_{row.trained_on}.json").read_text())
+        assert record["meta"]["health"]["status"] == row.status
+        assert record["meta"]["health"]["final_loss"] == pytest.approx(row.final_loss)
+        # The diagonal is the training set scored with the final weights: the same number.
+        evaluation = json.loads((tiny_run / "results" / "eval" / f"train{row.trained_on}_test{row.trained_on}.json").read_text())
+        assert evaluation["accuracy"] == pytest.approx(row.train_accuracy)
+    learned = pd.read_csv(tiny_run / "results" / "accuracy_learned.csv", index_col="trained_on")
+    matrix = pd.read_csv(tiny_run / "results" / "accuracy.csv", index_col="trained_on")
+    for _, row in health.iterrows():
+        if row.status == "learned":
+            assert learned.loc[row.trained_on].equals(matrix.loc[row.trained_on])
+        else:
+            assert learned.loc[row.trained_on].isna().all()
+    study = (tiny_run / "results" / "study_comparison.txt").read_text()
+    assert "Spearman rank correlation" in study and "needs >= 3 replicates" in study
+
+
+def test_a_dead_network_is_restarted_and_the_restarts_are_on_record(tmp_path):
+    """lr 1e38 overflows every network in its first epoch: each attempt dies, deterministically."""
+    snakemake(tmp_path, "--config", "train={lr: 1.0e+38, restarts: 2, epochs: 3, epochs_per_job: 2}")
+    health = pd.read_csv(tmp_path / "results" / "training_health.csv")
+    assert (health["status"] == "dead").all() and (health["attempts"] == 3).all()
+    assert (health["died_at_epoch"] == 1).all()
+    assert health.loc[0, "abandoned"].startswith("attempt 1 (seed ") and "attempt 2 (seed " in health.loc[0, "abandoned"]
+    record = json.loads((tmp_path / "results" / "models" / "model_4.json").read_text())["meta"]["health"]
+    assert [a["attempt"] for a in record["abandoned"]] == [1, 2]
+    assert all(a["epoch"] == 1 and a["reason"].startswith("diverged") for a in record["abandoned"])
+    assert len({a["seed"] for a in record["abandoned"]}) == 2
+    losses = pd.read_csv(tmp_path / "results" / "models" / "loss_4.tsv", sep="\t")
+    assert list(losses["attempt"]) == [1, 2, 3, 3, 3] and list(losses["epoch"]) == [1, 1, 1, 2, 3]
+    log = (tmp_path / "results" / "logs" / "train_4_epoch2.log").read_text()
+    assert "attempt 1 (seed" in log and "abandoned at epoch 1" in log and "attempt 3: re-initialised" in log
+    report_log = (tmp_path / "results" / "logs" / "report.log").read_text()
+    assert "0 learned, 0 plateau, 9 dead" in report_log
+    assert pd.read_csv(tmp_path / "results" / "accuracy_learned.csv", index_col="trained_on").isna().all().all()
 
 
 def test_tiny_run_artifacts_have_the_protocol_shapes(tiny_run):
@@ -67,21 +109,21 @@ def test_every_file_the_workflow_writes_is_a_declared_output(tiny_run):
 @pytest.mark.parametrize(
     "override, expected",
     [
-        (["--config", "train={lr: 0.03}"], {"train": 9, "evaluate": 9, "report": 1, "all": 1}),
-        (["--config", "train={epochs: 31}"], {"train": 9, "evaluate": 9, "report": 1, "all": 1}),
-        (["--config", "evaluate={batch_size: 64}"], {"evaluate": 9, "report": 1, "all": 1}),
+        (["--config", "train={lr: 0.03}"], {"train": 9, "evaluate": 9, "report": 1, "study": 1, "all": 1}),
+        (["--config", "train={epochs: 31}"], {"train": 9, "evaluate": 9, "report": 1, "study": 1, "all": 1}),
+        (["--config", "evaluate={batch_size: 64}"], {"evaluate": 9, "report": 1, "study": 1, "all": 1}),
         (
             ["--config", "mosaics={count: 400}"],
-            {"mosaics": 1, "datasets": 1, "train": 9, "evaluate": 9, "report": 1, "all": 1},
+            {"mosaics": 1, "datasets": 1, "train": 9, "evaluate": 9, "report": 1, "study": 1, "all": 1},
         ),
         (
             ["--config", "seed=8"],
-            {"source_images": 1, "mosaics": 1, "datasets": 1, "train": 9, "evaluate": 9, "report": 1, "all": 1},
+            {"source_images": 1, "mosaics": 1, "datasets": 1, "train": 9, "evaluate": 9, "report": 1, "study": 1, "all": 1},
         ),
         (["--config", "train={threads: 2}"], {}),
         (
             ["--config", "train={epochs_per_job: 10}"],
-            {"train_stage": 18, "train": 9, "evaluate": 9, "report": 1, "all": 1},
+            {"train_stage": 18, "train": 9, "evaluate": 9, "report": 1, "study": 1, "all": 1},
         ),
     ],
     ids=["lr", "epochs", "eval-batch", "mosaic-count", "seed", "threads-only", "split-training"],

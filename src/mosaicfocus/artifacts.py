@@ -16,18 +16,18 @@ so a crash never leaves a half-written file that looks finished.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import tempfile
 import zlib
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Iterator, Mapping
 
 import torch
 
 from .errors import ArtifactError
+from .files import atomic_path, temp_files_of, write_json_atomic, write_text_atomic
+
+__all__ = ["atomic_path", "temp_files_of", "write_json_atomic", "write_text_atomic"]
 
 FORMAT_VERSION = 1
 
@@ -46,55 +46,11 @@ def describe(tensor: torch.Tensor) -> dict:
     }
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def temp_files_of(target: Path) -> list[Path]:
-    """Temporary files ``atomic_path`` made for ``target`` (left behind only by a killed process)."""
-    return sorted(target.parent.glob(f".{glob.escape(target.name)}.*.tmp"))
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it into place on success."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A kill -9 skips the cleanup below; the next writer of the same target
-    # (Snakemake never runs two) removes what the killed one left.
-    for stale in temp_files_of(target):
-        stale.unlink(missing_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        # mkstemp makes the file 0600; a finished output gets the usual umask-based mode.
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def torch_save_atomic(obj, path: str | os.PathLike) -> None:
     """``torch.save`` through a file handle: given a path, torch names the zip's inner
     folder after the (random) temporary file, and equal tensors would give unequal bytes."""
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         torch.save(obj, handle)
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
-def write_json_atomic(path: str | os.PathLike, obj) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def save_artifact(
@@ -138,8 +94,7 @@ def load_artifact(
     if not isinstance(payload, dict) or payload.get("kind") != kind:
         found = payload.get("kind") if isinstance(payload, dict) else type(payload).__name__
         raise ArtifactError(
-            f"{path}: expected a {kind} file, found {found!r}. "
-            f"Delete it and rerun the workflow to rebuild it."
+            f"{path}: expected a {kind} file, found {found!r}. Delete it and rerun the workflow to rebuild it."
         )
     if payload.get("format") != FORMAT_VERSION:
         raise ArtifactError(
@@ -167,8 +122,10 @@ def load_artifact(
         if name not in tensors:
             raise ArtifactError(f"{path}: has no tensor {name!r}; delete it and rerun the workflow.")
         tensor = tensors[name]
-        if tensor.dtype != dtype or tensor.dim() != len(shape) or any(
-            want is not None and want != got for want, got in zip(shape, tensor.shape)
+        if (
+            tensor.dtype != dtype
+            or tensor.dim() != len(shape)
+            or any(want is not None and want != got for want, got in zip(shape, tensor.shape))
         ):
             raise ArtifactError(
                 f"{path}: tensor {name!r} is {list(tensor.shape)} {tensor.dtype}, "
@@ -228,9 +185,7 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
             f"It is truncated or corrupt; delete it and rerun the workflow to retrain it."
         ) from None
     if not isinstance(state, dict) or set(state) != set(checks):
-        raise ArtifactError(
-            f"{path}: its tensors do not match {sidecar.name}; delete it and rerun the workflow."
-        )
+        raise ArtifactError(f"{path}: its tensors do not match {sidecar.name}; delete it and rerun the workflow.")
     for name, tensor in state.items():
         if describe(tensor) != checks[name]:
             raise ArtifactError(

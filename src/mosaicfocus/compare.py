@@ -1,10 +1,15 @@
-"""Difference of two result folders' accuracy matrices, printed as a matrix.
+"""Difference of two result folders' accuracy matrices, or of one folder and the published study.
 
     python -m mosaicfocus.compare results_a results_b [--matrix accuracy_heldout.csv]
+    python -m mosaicfocus.compare --study results [--matrix accuracy_heldout.csv]
 
-Prints B - A in percentage points (rows trained on, columns tested on), the
-largest changes, and the mean absolute difference, like ``dvc metrics diff``
-does for metrics. Exit status 0; 2 when a folder lacks the matrix.
+Two folders: prints B - A in percentage points (rows trained on, columns tested
+on), the largest changes, and the mean absolute difference, like ``dvc metrics
+diff`` does for metrics. ``--study``: compares the folder's mean matrix with the
+published one (see ``mosaicfocus.study``), using the ``_sd`` sibling of the
+matrix when it holds values and the number of replicate matrices
+(``eval{split}/accuracy.csv``, ``replicates/*/eval{split}/accuracy.csv``) as n.
+Exit status 0; 2 when a matrix is missing or malformed.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+
+from .study import compare_with_study, format_study_report
 
 
 def read_matrix(folder: str | Path, name: str = "accuracy.csv") -> pd.DataFrame:
@@ -39,13 +46,41 @@ def format_report(diff: pd.DataFrame, label_a: str, label_b: str, top: int = 5) 
     return "\n".join(lines)
 
 
+def replicate_count(folder: str | Path, name: str = "accuracy.csv") -> int:
+    """Replicate matrices behind ``name``: replicate 1 in eval{split}/, the others in replicates/<r>/eval{split}/."""
+    stem = Path(name).stem
+    if not stem.startswith("accuracy"):
+        raise ValueError(f"{name}: cannot tell its replicate matrices; expected accuracy{{split}}.csv")
+    sub = Path(f"eval{stem[len('accuracy') :]}") / "accuracy.csv"
+    folder = Path(folder)
+    return int((folder / sub).is_file()) + len(list(folder.glob(f"replicates/*/{sub}")))
+
+
+def study_report(folder: str | Path, name: str = "accuracy.csv") -> str:
+    """Report of ``folder``'s matrix against the published study (mean, sd when it has values, n)."""
+    mean = read_matrix(folder, name)
+    sd_path = Path(folder) / f"{Path(name).stem}_sd.csv"
+    sd = pd.read_csv(sd_path, index_col="trained_on") if sd_path.is_file() else None
+    if sd is not None and sd.isna().all().all():
+        sd = None  # one replicate: the sd file is written, but empty
+    return format_study_report(compare_with_study(mean, sd, replicate_count(folder, name)), label=str(folder))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mosaicfocus.compare", description=__doc__.split("\n\n")[0])
-    parser.add_argument("a", help="first results folder (e.g. results)")
-    parser.add_argument("b", help="second results folder")
-    parser.add_argument("--matrix", default="accuracy.csv", help="matrix file inside both folders")
+    parser.add_argument("a", nargs="?", help="first results folder (e.g. results)")
+    parser.add_argument("b", nargs="?", help="second results folder")
+    parser.add_argument("--study", metavar="RESULTS_DIR", help="compare this one folder with the published matrix")
+    parser.add_argument("--matrix", default="accuracy.csv", help="matrix file inside the folder(s)")
     args = parser.parse_args(argv)
+    if args.study is not None and args.a is not None:
+        parser.error("--study takes exactly one results folder and no positional folders")
+    if args.study is None and args.b is None:
+        parser.error("give two results folders, or --study RESULTS_DIR")
     try:
+        if args.study is not None:
+            print(study_report(args.study, args.matrix))
+            return 0
         diff = matrix_difference(read_matrix(args.a, args.matrix), read_matrix(args.b, args.matrix))
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -18,11 +18,9 @@ from fractions import Fraction
 
 import torch
 
-from .mosaics import TILES
+from .design import ALL_DATASETS, FOCUS_LEVELS, FOREGROUND_DATASET, TILES
 
-FOCUS_LEVELS = tuple(range(1, TILES + 1))
-FOREGROUND_DATASET = TILES + 1  # dataset 10: the foreground tiles alone
-ALL_DATASETS = FOCUS_LEVELS + (FOREGROUND_DATASET,)
+__all__ = ["ALL_DATASETS", "FOCUS_LEVELS", "FOREGROUND_DATASET"]
 
 
 def normalize(images_uint8: torch.Tensor) -> torch.Tensor:

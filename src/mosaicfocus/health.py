@@ -78,16 +78,15 @@ def training_health(
         "train_accuracy": float(train_accuracy),
         "learning_epoch": learning_epoch,
         "died_at_epoch": died_at,
-        "abandoned": [
-            {key: attempt[key] for key in ("attempt", "seed", "epoch", "reason")} for attempt in abandoned
-        ],
+        "abandoned": [{key: attempt[key] for key in ("attempt", "seed", "epoch", "reason")} for attempt in abandoned],
     }
 
 
 def abandoned_summary(abandoned: Sequence[dict]) -> str:
     """One line for a table cell: ``attempt 1 (seed S) dead at epoch 7; ...``, or empty."""
     return "; ".join(
-        f"attempt {a['attempt']} (seed {a['seed']}) {a['reason'].split(':')[0]} at epoch {a['epoch']}" for a in abandoned
+        f"attempt {a['attempt']} (seed {a['seed']}) {a['reason'].split(':')[0]} at epoch {a['epoch']}"
+        for a in abandoned
     )
 
 

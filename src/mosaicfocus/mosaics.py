@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .design import TILES
 from .errors import DataSourceError
 from .seeds import derive_seed
-
-TILES = 9
 
 
 def place_foreground(foreground: np.ndarray, backgrounds: np.ndarray, position: np.ndarray) -> np.ndarray:

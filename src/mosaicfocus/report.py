@@ -1,12 +1,15 @@
-"""Aggregation: the 9x10 accuracy matrix, its heatmap and the training-loss curves."""
+"""Aggregation: the 9x10 accuracy matrix, its heatmap, the training-loss curves and
+the training-health table. Torch-free: the report's environment has no torch."""
 
 from __future__ import annotations
 
 from typing import Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
-from .datasets import ALL_DATASETS, FOCUS_LEVELS
+from .design import ALL_DATASETS, FOCUS_LEVELS
+from .health import HEALTH_COLUMNS, health_row
 
 
 def accuracy_matrix(records: Iterable[Mapping]) -> pd.DataFrame:
@@ -22,7 +25,7 @@ def accuracy_matrix(records: Iterable[Mapping]) -> pd.DataFrame:
     return matrix
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -31,12 +34,22 @@ def _pyplot():
     return plt
 
 
-def plot_heatmap(matrix: pd.DataFrame, path, title: str = "Accuracy (%)", annotations=None) -> None:
-    """Annotated heatmap: rows trained on, columns tested on."""
+def plot_heatmap(
+    matrix: pd.DataFrame,
+    path,
+    title: str = "Accuracy (%)",
+    annotations=None,
+    row_labels: list[str] | None = None,
+    flagged_rows: Iterable[int] = (),
+    footnote: str | None = None,
+) -> None:
+    """Annotated heatmap: rows trained on, columns tested on. ``flagged_rows`` (trained-on
+    levels) are hatched: their numbers do not come from networks that all learned."""
     import seaborn as sns
+    from matplotlib.patches import Rectangle
 
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(11, 7))
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(12, 7.5))
     sns.heatmap(
         matrix.astype(float),
         annot=annotations if annotations is not None else True,
@@ -47,29 +60,162 @@ def plot_heatmap(matrix: pd.DataFrame, path, title: str = "Accuracy (%)", annota
         cbar_kws={"label": "accuracy (%)"},
         ax=ax,
     )
+    for level in flagged_rows:
+        row = list(matrix.index).index(level)
+        ax.add_patch(
+            Rectangle(
+                (0, row),
+                matrix.shape[1],
+                1,
+                fill=True,
+                facecolor=(1, 1, 1, 0.35),
+                hatch="//",
+                edgecolor="white",
+                linewidth=0,
+            )
+        )
+    if row_labels is not None:
+        ax.set_yticks([k + 0.5 for k in range(len(row_labels))], row_labels, rotation=0)
+        for tick, level in zip(ax.get_yticklabels(), matrix.index):
+            if level in set(flagged_rows):
+                tick.set_color("firebrick")
     ax.set_xlabel("tested on dataset (1-9: focus level, 10: foreground only)")
     ax.set_ylabel("trained on focus level")
     ax.set_title(title)
-    fig.tight_layout()
+    if footnote:
+        fig.text(
+            0.01,
+            0.01,
+            footnote,
+            fontsize="small",
+            color="dimgray",
+            ha="left",
+            va="bottom",
+            wrap=True,
+        )
+    fig.tight_layout(rect=(0, 0.04 if footnote else 0, 1, 1))
     fig.savefig(path, dpi=120, format="png")
     plt.close(fig)
 
 
-def plot_losses(losses: Mapping[int, list[float]], path) -> None:
-    """One line per trained model: epoch vs mean training loss."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9, 6))
-    for level in sorted(losses):
-        curve = losses[level]
-        ax.plot(range(1, len(curve) + 1), curve, label=f"trained on {level}")
+def plot_losses(curves: Mapping[int, list[pd.DataFrame]], path) -> None:
+    """Training loss per epoch: a colour per focus level, a line per replicate's kept attempt;
+    abandoned attempts dotted, with an x where they were abandoned.
+
+    ``curves`` maps a focus level to one loss table (columns attempt, epoch, loss) per replicate.
+    """
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(10, 6.5))
+    colours = plt.get_cmap("viridis")
+    replicates = max(len(tables) for tables in curves.values())
+    abandoned_any = False
+    for level in sorted(curves):
+        colour = colours((level - 1) / 8)
+        for k, table in enumerate(curves[level]):
+            kept = table["attempt"].max()
+            for attempt, rows in table.groupby("attempt"):
+                if attempt == kept:
+                    label = f"trained on {level}" if k == 0 else None
+                    ax.plot(
+                        rows["epoch"],
+                        rows["loss"],
+                        color=colour,
+                        lw=1.6 if replicates == 1 else 1,
+                        alpha=0.9,
+                        label=label,
+                    )
+                else:
+                    abandoned_any = True
+                    ax.plot(
+                        rows["epoch"],
+                        rows["loss"],
+                        color=colour,
+                        lw=1,
+                        ls=":",
+                        alpha=0.8,
+                    )
+                    last = rows.dropna(subset=["loss"]).tail(1)
+                    if len(last):
+                        ax.plot(
+                            last["epoch"],
+                            last["loss"],
+                            "x",
+                            color="firebrick",
+                            ms=8,
+                            mew=2,
+                        )
+    if abandoned_any:
+        ax.plot(
+            [],
+            [],
+            "x",
+            color="firebrick",
+            ms=8,
+            mew=2,
+            ls=":",
+            label="attempt abandoned (dead)",
+        )
     ax.set_xlabel("epoch")
     ax.set_ylabel("mean training loss (cross-entropy)")
-    ax.set_title("Training loss per focus level")
+    title = "Training loss per focus level"
+    ax.set_title(title + (f" ({replicates} replicates, a line each)" if replicates > 1 else ""))
     ax.legend(ncol=3, fontsize="small")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120, format="png")
     plt.close(fig)
+
+
+def health_table(records: Iterable[tuple[int, int, dict]]) -> pd.DataFrame:
+    """results/training_health.csv: a row per (replicate, trained_on, health record)."""
+    rows = [health_row(replicate, level, health) for replicate, level, health in records]
+    table = pd.DataFrame(rows, columns=HEALTH_COLUMNS).sort_values(["replicate", "trained_on"], ignore_index=True)
+    return table.astype({"learning_epoch": "Int64", "died_at_epoch": "Int64"})  # epochs, or empty for none
+
+
+def learned_mask(health: pd.DataFrame, replicates: list[int]) -> pd.DataFrame:
+    """Rows trained_on 1..9, a column per replicate: True where that model's status is learned."""
+    status = health.pivot(index="trained_on", columns="replicate", values="status")
+    status = status.reindex(index=list(FOCUS_LEVELS), columns=replicates)
+    return status == "learned"
+
+
+def learned_mean_and_sd(
+    matrices: list[pd.DataFrame], learned: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Mean and sd of each row over the replicates whose model learned, and their number.
+
+    ``learned`` is ``learned_mask``'s table, its columns in the order of ``matrices``.
+    A row with no learned model is NaN; with one, its sd is NaN.
+    """
+    masked = [
+        matrix.where(np.broadcast_to(learned.iloc[:, k].to_numpy(dtype=bool)[:, None], matrix.shape))
+        for k, matrix in enumerate(matrices)
+    ]
+    grouped = pd.concat(masked).groupby(level="trained_on")
+    index = list(FOCUS_LEVELS)
+    return (
+        grouped.mean().reindex(index),
+        grouped.std(ddof=1).reindex(index),
+        learned.sum(axis=1).reindex(index),
+    )
+
+
+def status_labels(health: pd.DataFrame, replicates: int) -> tuple[list[str], list[int]]:
+    """Heatmap row labels and the rows to flag: the status of a single run's model, or
+    "n/N learned" over replicates; a row is flagged unless all its models learned."""
+    labels, flagged = [], []
+    for level in FOCUS_LEVELS:
+        statuses = health.loc[health["trained_on"] == level, "status"].tolist()
+        learned = statuses.count("learned")
+        if replicates == 1:
+            status = statuses[0] if statuses else "missing"
+            labels.append(str(level) if status == "learned" else f"{level} ({status})")
+        else:
+            labels.append(f"{level} ({learned}/{len(statuses)} learned)")
+        if learned < len(statuses) or not statuses:
+            flagged.append(level)
+    return labels, flagged
 
 
 def mean_and_sd(matrices: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -82,15 +228,6 @@ def mean_and_sd(matrices: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFram
 def mean_sd_labels(mean: pd.DataFrame, sd: pd.DataFrame) -> list[list[str]]:
     """Heatmap cell texts: "mean ± sd" with replicates, the mean alone without."""
     return [
-        [f"{m:.1f}" if pd.isna(s) else f"{m:.1f}\n± {s:.1f}" for m, s in zip(mean_row, sd_row)]
+        ["" if pd.isna(m) else f"{m:.1f}" if pd.isna(s) else f"{m:.1f}\n± {s:.1f}" for m, s in zip(mean_row, sd_row)]
         for mean_row, sd_row in zip(mean.to_numpy(), sd.to_numpy())
     ]
-
-
-def mean_curves(curves_per_replicate: list[Mapping[int, list[float]]]) -> dict[int, list[float]]:
-    """Epoch-wise mean loss of each focus level over replicates."""
-    levels = sorted(curves_per_replicate[0])
-    return {
-        level: [sum(values) / len(values) for values in zip(*(c[level] for c in curves_per_replicate))]
-        for level in levels
-    }

@@ -64,6 +64,13 @@ ACCURACY_CSV = "results/accuracy{split}.csv"
 ACCURACY_SD_CSV = "results/accuracy{split}_sd.csv"
 HEATMAP_PNG = "results/plots/accuracy{split}_heatmap.png"
 LOSS_PNG = "results/plots/training_loss.png"
+# The same means over the replicates whose model learned (health.py's rule), per row.
+LEARNED_CSV = "results/accuracy{split}_learned.csv"
+LEARNED_SD_CSV = "results/accuracy{split}_learned_sd.csv"
+LEARNED_HEATMAP_PNG = "results/plots/accuracy{split}_learned_heatmap.png"
+HEALTH_CSV = "results/training_health.csv"
+STUDY_TXT = "results/study_comparison.txt"
+STUDY_PNG = "results/plots/study_difference.png"
 
 REPLICATES = list(range(1, config["replicates"] + 1))
 SPLITS = [""] + (["_heldout"] if config["heldout"]["enabled"] else [])

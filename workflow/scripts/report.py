@@ -7,14 +7,28 @@ import json
 
 import pandas as pd
 
-from mosaicfocus.artifacts import atomic_path
-from mosaicfocus.datasets import ALL_DATASETS, FOCUS_LEVELS
+from mosaicfocus.files import atomic_path
+from mosaicfocus.design import ALL_DATASETS, FOCUS_LEVELS
+from mosaicfocus.health import STATUSES
 from mosaicfocus.joblog import job_log
-from mosaicfocus.report import accuracy_matrix, mean_and_sd, mean_curves, mean_sd_labels, plot_heatmap, plot_losses
+from mosaicfocus.report import (
+    accuracy_matrix,
+    health_table,
+    learned_mask,
+    learned_mean_and_sd,
+    mean_and_sd,
+    mean_sd_labels,
+    plot_heatmap,
+    plot_losses,
+    status_labels,
+)
 
-params = snakemake.params
-paths = params.paths
 SPLIT_TITLES = {"": "training-split mosaics", "_heldout": "held-out mosaics (CIFAR-10 test split)"}
+CELLS = len(FOCUS_LEVELS) * len(ALL_DATASETS)
+RULE = "hatched rows: not every model learned (dead: all 10 fc3 units silent for an epoch; plateau: loss > 0.95 ln C)"
+
+replicates, splits = snakemake.params.replicates, snakemake.params.splits
+inputs, outputs = snakemake.input, snakemake.output
 
 
 def write_csv(frame: pd.DataFrame, path: str) -> None:
@@ -22,30 +36,64 @@ def write_csv(frame: pd.DataFrame, path: str) -> None:
         frame.to_csv(tmp)
 
 
+def in_groups(items, size):
+    items = list(items)
+    return [items[k : k + size] for k in range(0, len(items), size)]
+
+
 with job_log(snakemake.log[0], "report") as log:
-    for split in params.splits:
-        matrices = []
-        for prefix in params.replicate_prefixes:
-            records = [
-                json.loads(Path(paths["evaluation"].format(rep=prefix, split=split, focus=i, dataset=j)).read_text())
-                for i in FOCUS_LEVELS
-                for j in ALL_DATASETS
-            ]
-            matrix = accuracy_matrix(records)
-            write_csv(matrix, paths["replicate_matrix"].format(rep=prefix, split=split))
-            matrices.append(matrix)
-        mean, sd = mean_and_sd(matrices)
-        write_csv(mean, paths["accuracy"].format(split=split))
-        write_csv(sd, paths["accuracy_sd"].format(split=split))
-        n = len(matrices)
+    records = [json.loads(Path(path).read_text()) for path in inputs.records]
+    keys = [(r, level) for r in replicates for level in FOCUS_LEVELS]  # the order of expand()
+    health = health_table((r, level, record["meta"]["health"]) for (r, level), record in zip(keys, records))
+    write_csv(health.set_index("replicate"), outputs.health)
+    counts = health["status"].value_counts().reindex(STATUSES, fill_value=0)
+    log("training health: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+    learned = learned_mask(health, replicates)
+    row_labels, flagged = status_labels(health, len(replicates))
+
+    # inputs.evaluations: replicate by replicate, split by split, 90 results each.
+    groups = iter(in_groups(inputs.evaluations, CELLS))
+    matrices = {split: [] for split in splits}
+    for r in replicates:
+        for split in splits:
+            matrices[split].append(accuracy_matrix(json.loads(Path(p).read_text()) for p in next(groups)))
+    replicate_outputs = iter(outputs.replicate_matrices)
+    for r in replicates:
+        for split in splits:
+            write_csv(matrices[split][replicates.index(r)], next(replicate_outputs))
+
+    n = len(replicates)
+    for k, split in enumerate(splits):
+        mean, sd = mean_and_sd(matrices[split])
+        write_csv(mean, outputs.csv[k])
+        write_csv(sd, outputs.sd_csv[k])
         log(f"accuracy (%) on {SPLIT_TITLES[split]}, mean of {n} replicate(s):\n" + mean.round(2).to_string())
         title = f"Accuracy (%) on {SPLIT_TITLES[split]}" + (f", mean ± sd of {n} replicates" if n > 1 else "")
-        with atomic_path(paths["heatmap"].format(split=split)) as tmp:
-            plot_heatmap(mean, tmp, title=title, annotations=mean_sd_labels(mean, sd) if n > 1 else None)
-    curves = []
-    for prefix in params.replicate_prefixes:
-        curves.append(
-            {i: pd.read_csv(paths["loss"].format(rep=prefix, focus=i), sep="\t")["loss"].tolist() for i in FOCUS_LEVELS}
-        )
-    with atomic_path(snakemake.output.losses) as tmp:
-        plot_losses(mean_curves(curves), tmp)
+        with atomic_path(outputs.heatmap[k]) as tmp:
+            plot_heatmap(
+                mean,
+                tmp,
+                title=title,
+                annotations=mean_sd_labels(mean, sd) if n > 1 else None,
+                row_labels=row_labels,
+                flagged_rows=flagged,
+                footnote=RULE if flagged else None,
+            )
+        learned_mean, learned_sd, n_learned = learned_mean_and_sd(matrices[split], learned)
+        write_csv(learned_mean, outputs.learned_csv[k])
+        write_csv(learned_sd, outputs.learned_sd_csv[k])
+        with atomic_path(outputs.learned_heatmap[k]) as tmp:
+            plot_heatmap(
+                learned_mean,
+                tmp,
+                title=f"Accuracy (%) on {SPLIT_TITLES[split]}, models that learned only",
+                annotations=mean_sd_labels(learned_mean, learned_sd),
+                row_labels=[f"{level} (n = {int(n_learned[level])}/{n})" for level in FOCUS_LEVELS],
+                flagged_rows=[level for level in FOCUS_LEVELS if n_learned[level] == 0],
+                footnote="mean ± sd over the replicates whose model learned; empty rows: none did",
+            )
+
+    tables = [pd.read_csv(path, sep="\t") for path in inputs.losses]  # replicate by replicate, level by level
+    curves = {level: tables[k :: len(FOCUS_LEVELS)] for k, level in enumerate(FOCUS_LEVELS)}
+    with atomic_path(outputs.losses) as tmp:
+        plot_losses(curves, tmp)

@@ -1,0 +1,266 @@
+"""Our accuracy matrix against the one the published study printed.
+
+The study printed whole percents TRUNCATED, not rounded: a published ``p`` means
+the true accuracy lay in ``[p, p + 1)``, and ``p = 100`` means exactly 100 (it
+cannot exceed it). Differences are therefore taken from the interval midpoint
+(``p + 0.5``, or 100), which removes the half-point bias that comparing with
+``p`` itself would add to every cell; the consistency test uses the interval
+itself, so 52.9 is consistent with a printed 52. Torch-free on purpose: this
+runs on any copy of ``results/`` without the training stack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .report import pyplot
+
+PUBLISHED_CSV = Path(__file__).with_name("published_accuracy.csv")
+MIN_REPLICATES = 3  # below this a sample sd says too little for a 2-sd test
+
+
+def published_matrix() -> pd.DataFrame:
+    """The study's matrix as printed (truncated whole percents), laid out like results/accuracy.csv."""
+    return pd.read_csv(PUBLISHED_CSV, index_col="trained_on")
+
+
+def published_interval(published: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Lower and upper bound of each true value: ``[p, p + 1)``, or ``[100, 100]`` for 100."""
+    low = published.astype(float)
+    return low, low.where(low >= 100, low + 1)
+
+
+def published_midpoint(published: pd.DataFrame) -> pd.DataFrame:
+    """Best single estimate of a truncated percent: the middle of ``[p, p + 1)``; 100 stays 100."""
+    low, high = published_interval(published)
+    return (low + high) / 2
+
+
+@dataclass(frozen=True)
+class StudyComparison:
+    difference: pd.DataFrame  # ours - published midpoint, percentage points; NaN where ours is NaN
+    mad: float  # mean |difference| over the cells we have
+    mad_per_row: pd.Series  # per trained-on focus level; NaN for a row with no values
+    spearman: float  # rank correlation over the cells we have
+    outside: pd.DataFrame | None  # True: [p, p+1) misses mean ± 2 sd; None below 3 replicates or without sd
+    skipped: list[tuple[int, str]]  # cells whose mean is NaN, left out of every statistic
+    mean: pd.DataFrame
+    sd: pd.DataFrame | None
+    published: pd.DataFrame
+    n: int
+
+
+def _check_layout(frame: pd.DataFrame, name: str, published: pd.DataFrame) -> None:
+    if frame.shape != published.shape:
+        raise ValueError(f"{name} has shape {frame.shape}; the published matrix is {published.shape} (9 x 10)")
+    if list(frame.index) != list(published.index):
+        raise ValueError(f"{name} has rows {list(frame.index)}; expected trained_on {list(published.index)}")
+    if list(frame.columns) != list(published.columns):
+        raise ValueError(f"{name} has columns {list(frame.columns)}; expected {list(published.columns)}")
+
+
+def _spearman(a: pd.Series, b: pd.Series) -> float:
+    """Pearson correlation of average ranks (scipy's spearmanr without scipy); NaN if undefined."""
+    ranks_a, ranks_b = a.rank(method="average").to_numpy(), b.rank(method="average").to_numpy()
+    if len(ranks_a) < 2 or ranks_a.std() == 0 or ranks_b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ranks_a, ranks_b)[0, 1])
+
+
+def _nan_mean(values: np.ndarray) -> float:
+    values = values[~np.isnan(values)]
+    return float(values.mean()) if values.size else float("nan")
+
+
+def compare_with_study(mean: pd.DataFrame, sd: pd.DataFrame | None = None, n: int = 1) -> StudyComparison:
+    """Compare our mean matrix (and sd over ``n`` replicates) with the published one.
+
+    NaN cells of ``mean`` are skipped by every statistic and listed in ``skipped``.
+    ``outside`` needs ``n >= 3`` and ``sd``; a cell without sd is never marked.
+    """
+    published = published_matrix()
+    _check_layout(mean, "mean", published)
+    if sd is not None:
+        _check_layout(sd, "sd", published)
+    mean = mean.astype(float)
+    difference = mean - published_midpoint(published)
+    valid = mean.notna()
+    skipped = [(i, j) for i in mean.index for j in mean.columns if not valid.loc[i, j]]
+    mad_per_row = pd.Series([_nan_mean(row) for row in difference.abs().to_numpy()], index=mean.index, name="mad")
+    ours, theirs = mean.to_numpy().ravel(), published.to_numpy(dtype=float).ravel()
+    keep = valid.to_numpy().ravel()
+    outside = None
+    if sd is not None and n >= MIN_REPLICATES:
+        sd = sd.astype(float)
+        low, high = published_interval(published)
+        lower, upper = mean - 2 * sd, mean + 2 * sd
+        # [p, p+1) is half open; p = 100 gives the closed point [100, 100].
+        misses = (upper < low) | (lower >= high).where(low < 100, lower > high)
+        outside = misses & valid & sd.notna()
+    return StudyComparison(
+        difference=difference,
+        mad=_nan_mean(np.abs(difference.to_numpy().ravel())),
+        mad_per_row=mad_per_row,
+        spearman=_spearman(pd.Series(ours[keep]), pd.Series(theirs[keep])),
+        outside=outside,
+        skipped=skipped,
+        mean=mean,
+        sd=sd,
+        published=published,
+        n=n,
+    )
+
+
+def _published_text(p: float) -> str:
+    return "100 (exactly)" if p >= 100 else f"{p:.0f} (true value in [{p:.0f}, {p + 1:.0f}))"
+
+
+def format_study_report(comparison: StudyComparison, label: str = "results") -> str:
+    """Plain-text report: difference matrix, MAD, Spearman rho and the 2-sd consistency test."""
+    c = comparison
+    lines = [
+        f"accuracy difference, percentage points ({label} - published midpoint p + 0.5, since the study "
+        "truncated to whole percent; 100 stays 100); rows trained on, columns tested on"
+    ]
+    lines.append(c.difference.to_string(float_format=lambda v: f"{v:+.2f}"))
+    used = c.difference.size - len(c.skipped)
+    lines.append(f"mean |difference|: {c.mad:.3f} points over {used} of {c.difference.size} cells")
+    lines.append(
+        "mean |difference| per row (trained on): "
+        + ", ".join(f"{i}: {'n/a' if pd.isna(v) else f'{v:.2f}'}" for i, v in c.mad_per_row.items())
+    )
+    lines.append(f"Spearman rank correlation (ours vs published, {used} cells): {c.spearman:.4f}")
+    if c.skipped:
+        rows = [i for i in c.mean.index if c.mean.loc[i].isna().all()]
+        cells = [cell for cell in c.skipped if cell[0] not in rows]
+        parts = [f"row {i} (no values)" for i in rows] + [f"({i},{j})" for i, j in cells]
+        lines.append(f"skipped, NaN in {label}: " + ", ".join(parts))
+    if c.outside is None:
+        why = "no sd given" if c.sd is None and c.n >= MIN_REPLICATES else f"n = {c.n}"
+        if c.n == 0:
+            why = "n = 0: no replicate matrices found"
+        lines.append(
+            f"consistency test (published within mean ± 2 sd) needs >= {MIN_REPLICATES} replicates "
+            f"and their sd ({why}): not run"
+        )
+        return "\n".join(lines)
+    tested = int((c.mean.notna() & c.sd.notna()).to_numpy().sum())
+    flagged = [(i, j) for i in c.outside.index for j in c.outside.columns if c.outside.loc[i, j]]
+    lines.append(
+        f"consistency: {len(flagged)} of {tested} cells have the published interval outside mean ± 2 sd "
+        f"(n = {c.n} replicates)"
+    )
+    for i, j in flagged:
+        lines.append(
+            f"  ({i},{j}) {label} {c.mean.loc[i, j]:.2f} ± {c.sd.loc[i, j]:.2f} "
+            f"vs published {_published_text(float(c.published.loc[i, j]))}"
+        )
+    return "\n".join(lines)
+
+
+def plot_study_difference(
+    difference: pd.DataFrame,
+    path,
+    title: str = "Accuracy difference from the published study (points, ours - published midpoint)",
+    outside: pd.DataFrame | None = None,
+) -> None:
+    """Diverging heatmap centred at 0; ``*`` and a black border mark cells outside mean ± 2 sd."""
+    import seaborn as sns
+    from matplotlib.patches import Rectangle
+
+    plt = pyplot()
+    values = difference.astype(float)
+    largest = np.nanmax(np.abs(values.to_numpy())) if values.notna().any().any() else 0.0
+    limit = max(5.0, float(np.ceil(largest)))
+    flags = outside.to_numpy(dtype=bool) if outside is not None else np.zeros(values.shape, dtype=bool)
+    labels = [
+        ["" if np.isnan(v) else f"{v:+.1f}" + ("*" if flag else "") for v, flag in zip(row, flag_row)]
+        for row, flag_row in zip(values.to_numpy(), flags)
+    ]
+    fig, ax = plt.subplots(figsize=(11, 7))
+    sns.heatmap(
+        values,
+        annot=np.array(labels, dtype=object),
+        fmt="",
+        cmap="RdBu_r",
+        center=0,
+        vmin=-limit,
+        vmax=limit,
+        cbar_kws={"label": "difference (percentage points)"},
+        ax=ax,
+    )
+    for r, c in zip(*np.nonzero(flags)):
+        ax.add_patch(Rectangle((c, r), 1, 1, fill=False, edgecolor="black", linewidth=2.5))
+    ax.set_xlabel("tested on dataset (1-9: focus level, 10: foreground only)")
+    ax.set_ylabel("trained on focus level")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png")
+    plt.close(fig)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Our results against the study: the learned-only mean (the networks the study's
+    reading assumes) and the plain mean over all runs, with what each rests on."""
+
+    learned: StudyComparison
+    all_runs: StudyComparison
+    n_learned: pd.Series  # per trained-on level
+    n: int
+
+    def text(self) -> str:
+        n_text = ", ".join(f"{level}: {int(k)}/{self.n}" for level, k in self.n_learned.items())
+        return "\n".join(
+            [
+                f"Against the published study ({self.n} replicate(s)); models that learned, per row: {n_text}.",
+                f"The 2-sd test uses rows with >= {MIN_REPLICATES} learned models only.",
+                "",
+                "== Mean over the models that learned ==",
+                format_study_report(self.learned, label="ours (learned)"),
+                "",
+                "== Mean over all runs (dead and plateau models included) ==",
+                f"mean |difference|: {self.all_runs.mad:.3f} points; Spearman rank correlation: "
+                f"{self.all_runs.spearman:.4f}",
+                "mean |difference| per row (trained on): "
+                + ", ".join(f"{i}: {v:.2f}" for i, v in self.all_runs.mad_per_row.items()),
+            ]
+        )
+
+
+def verdict(
+    mean: pd.DataFrame,
+    sd: pd.DataFrame,
+    learned_mean: pd.DataFrame,
+    learned_sd: pd.DataFrame,
+    health: pd.DataFrame,
+) -> Verdict:
+    """Compare both means with the study; ``health`` is results/training_health.csv."""
+    n = int(health["replicate"].nunique())
+    levels = list(learned_mean.index)
+    n_learned = (health["status"] == "learned").groupby(health["trained_on"]).sum().reindex(levels, fill_value=0)
+    # A row's sd means little below MIN_REPLICATES learned models: no 2-sd test there.
+    sd_for_test = learned_sd.where(np.broadcast_to((n_learned >= MIN_REPLICATES).to_numpy()[:, None], sd.shape))
+    return Verdict(
+        learned=compare_with_study(learned_mean, sd_for_test, n),
+        all_runs=compare_with_study(mean, sd if n > 1 else None, n),
+        n_learned=n_learned,
+        n=n,
+    )
+
+
+def read_verdict(folder: str | Path) -> Verdict:
+    """``verdict`` of a results folder (accuracy*.csv and training_health.csv)."""
+    folder = Path(folder)
+    frames = []
+    for name in ("accuracy.csv", "accuracy_sd.csv", "accuracy_learned.csv", "accuracy_learned_sd.csv"):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder / name}: no such matrix; run the workflow there first.")
+        frames.append(pd.read_csv(folder / name, index_col="trained_on"))
+    if not (folder / "training_health.csv").is_file():
+        raise FileNotFoundError(f"{folder / 'training_health.csv'}: missing; run the workflow there first.")
+    return verdict(*frames, pd.read_csv(folder / "training_health.csv"))

@@ -1,0 +1,157 @@
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO
+
+from mosaicfocus.compare import main
+from mosaicfocus.study import (
+    compare_with_study,
+    format_study_report,
+    plot_study_difference,
+    published_matrix,
+    published_midpoint,
+)
+
+COLUMNS = [str(j) for j in range(1, 11)]
+
+
+def midpoints() -> pd.DataFrame:
+    return published_midpoint(published_matrix())
+
+
+def test_published_matrix_layout_and_values():
+    published = published_matrix()
+    assert published.shape == (9, 10)
+    assert list(published.index) == list(range(1, 10)) and published.index.name == "trained_on"
+    assert list(published.columns) == COLUMNS
+    assert published.loc[1, "1"] == 52 and published.loc[2, "2"] == 100 and published.loc[9, "10"] == 92
+    assert published.loc[8, "1"] == 34 and published.loc[4, "5"] == 99
+
+
+def test_midpoint_is_half_a_point_up_except_at_100():
+    mid = midpoints()
+    assert mid.loc[1, "1"] == 52.5 and mid.loc[2, "2"] == 100.0 and mid.loc[6, "6"] == 99.5
+
+
+def test_published_midpoints_give_zero_difference():
+    comparison = compare_with_study(midpoints())
+    assert (comparison.difference == 0).all().all()
+    assert comparison.mad == 0 and (comparison.mad_per_row == 0).all()
+    assert comparison.spearman == pytest.approx(1.0)
+    assert comparison.outside is None and comparison.skipped == []
+
+
+def test_known_offsets_give_mad_per_row():
+    signs = np.where(np.arange(10) % 2 == 0, 1.0, -1.0)  # +/- cancel in a mean, not in a MAD
+    offsets = pd.Series(np.arange(1, 10) * 0.5, index=range(1, 10))
+    mean = midpoints() + np.outer(offsets, signs)
+    comparison = compare_with_study(mean)
+    assert comparison.mad_per_row.to_dict() == pytest.approx(offsets.to_dict())
+    assert list(comparison.mad_per_row.index) == list(range(1, 10))
+    assert comparison.mad == pytest.approx(offsets.mean())
+    assert comparison.difference.loc[3, "2"] == pytest.approx(-1.5)
+
+
+def test_outside_uses_two_sd_and_the_truncation_interval():
+    mean, sd = midpoints(), pd.DataFrame(1.0, index=range(1, 10), columns=COLUMNS)
+    mean.loc[1, "2"], sd.loc[1, "2"] = 66.0, 1.0  # published 64 in [64, 65): 66 - 2 = 64 meets it
+    mean.loc[1, "3"], sd.loc[1, "3"] = 71.5, 1.0  # published 68 in [68, 69): 69.5 > 69
+    mean.loc[1, "1"], sd.loc[1, "1"] = 52.9, 0.0  # published 52 means [52, 53): inside
+    mean.loc[1, "4"], sd.loc[1, "4"] = 69.0, 0.0  # published 68: 69 is outside the half-open [68, 69)
+    mean.loc[2, "2"], sd.loc[2, "2"] = 99.5, 0.2  # published 100 is exactly 100: 99.9 < 100
+    mean.loc[2, "3"], sd.loc[2, "3"] = 90.5, 0.5  # published 92 in [92, 93): 91.5 < 92
+    outside = compare_with_study(mean, sd, n=3).outside
+    assert not outside.loc[1, "2"] and not outside.loc[1, "1"]
+    assert outside.loc[1, "3"] and outside.loc[1, "4"] and outside.loc[2, "2"] and outside.loc[2, "3"]
+    assert int(outside.to_numpy().sum()) == 4
+
+
+def test_fewer_than_three_replicates_or_no_sd_skip_the_consistency_test():
+    mean, sd = midpoints(), pd.DataFrame(1.0, index=range(1, 10), columns=COLUMNS)
+    assert compare_with_study(mean, sd, n=2).outside is None
+    assert compare_with_study(mean, None, n=5).outside is None
+    assert "needs >= 3 replicates" in format_study_report(compare_with_study(mean, sd, n=2))
+
+
+def test_nan_row_is_skipped_by_every_statistic():
+    mean, sd = midpoints() + 1.0, pd.DataFrame(0.1, index=range(1, 10), columns=COLUMNS)
+    mean.loc[4] = np.nan
+    comparison = compare_with_study(mean, sd, n=3)
+    assert comparison.mad == pytest.approx(1.0) and np.isnan(comparison.mad_per_row[4])
+    assert comparison.spearman == pytest.approx(1.0)
+    assert comparison.skipped == [(4, c) for c in COLUMNS]
+    assert not comparison.outside.loc[4].any() and comparison.outside.drop(index=4).all().all()
+    report = format_study_report(comparison)
+    assert "row 4 (no values)" in report and "over 80 of 90 cells" in report and "80 of 80 cells" in report
+
+
+def test_report_lists_cells_outside():
+    mean, sd = midpoints(), pd.DataFrame(0.5, index=range(1, 10), columns=COLUMNS)
+    mean.loc[2, "3"] = 90.0
+    report = format_study_report(compare_with_study(mean, sd, n=4), label="runs")
+    assert "1 of 90 cells" in report and "(n = 4 replicates)" in report
+    assert "(2,3) runs 90.00 ± 0.50 vs published 92 (true value in [92, 93))" in report
+    assert "Spearman" in report and "-2.50" in report
+
+
+def test_shape_and_label_mismatch_name_what_differs():
+    with pytest.raises(ValueError, match=r"mean has shape \(9, 9\)"):
+        compare_with_study(midpoints().iloc[:, :9])
+    with pytest.raises(ValueError, match="mean has columns"):
+        compare_with_study(midpoints().set_axis([str(j) for j in range(0, 10)], axis=1))
+    with pytest.raises(ValueError, match="sd has rows"):
+        compare_with_study(midpoints(), midpoints().set_axis(range(0, 9), axis=0), n=3)
+
+
+def test_plot_writes_a_png(tmp_path):
+    mean, sd = midpoints() + 0.3, pd.DataFrame(0.1, index=range(1, 10), columns=COLUMNS)
+    mean.loc[5] = np.nan
+    comparison = compare_with_study(mean, sd, n=3)
+    path = tmp_path / "difference.png"
+    plot_study_difference(comparison.difference, path, outside=comparison.outside)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_study_module_does_not_import_torch():
+    code = "import sys, mosaicfocus.study, mosaicfocus.compare; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO / "src")
+
+
+def write_results(folder, replicates: int, split: str = "") -> None:
+    frames = [midpoints() + 0.1 * r for r in range(replicates)]
+    for r, frame in enumerate(frames, start=1):
+        sub = folder / ("" if r == 1 else f"replicates/{r}") / f"eval{split}"
+        sub.mkdir(parents=True)
+        frame.to_csv(sub / "accuracy.csv")
+    stacked = pd.concat(frames, keys=range(replicates)).groupby(level="trained_on")
+    stacked.mean().to_csv(folder / f"accuracy{split}.csv")
+    stacked.std(ddof=1).to_csv(folder / f"accuracy{split}_sd.csv")
+
+
+def test_cli_study_prints_the_report(tmp_path, capsys):
+    write_results(tmp_path / "results", 3)
+    assert main(["--study", str(tmp_path / "results")]) == 0
+    out = capsys.readouterr().out
+    assert "published midpoint" in out and "0 of 90 cells" in out and "(n = 3 replicates)" in out
+
+
+def test_cli_study_heldout_and_one_replicate(tmp_path, capsys):
+    write_results(tmp_path / "results", 1, split="_heldout")
+    assert main(["--study", str(tmp_path / "results"), "--matrix", "accuracy_heldout.csv"]) == 0
+    out = capsys.readouterr().out
+    assert "needs >= 3 replicates and their sd (n = 1)" in out
+
+
+def test_cli_study_missing_matrix_exits_2(tmp_path, capsys):
+    (tmp_path / "results").mkdir()
+    assert main(["--study", str(tmp_path / "results")]) == 2
+    assert f"{tmp_path / 'results' / 'accuracy.csv'}: no such matrix" in capsys.readouterr().err
+
+
+def test_cli_study_takes_one_folder(tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        main(["--study", str(tmp_path), str(tmp_path)])
+    assert exc.value.code == 2
