@@ -1,13 +1,13 @@
 """End to end: the workflow on the tiny synthetic config and on a slice of real CIFAR-10."""
 
 import json
-import shutil
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
 import torch
-
-from conftest import REPO, TINY_CONFIG, planned_jobs, snakemake
+from conftest import planned_jobs, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -52,6 +52,13 @@ def test_tiny_run_records_the_health_of_every_model(tiny_run):
             assert learned.loc[row.trained_on].isna().all()
     study = (tiny_run / "results" / "study_comparison.txt").read_text()
     assert "Spearman rank correlation" in study and "needs >= 3 replicates" in study
+    command = subprocess.run(
+        [sys.executable, "-m", "mosaicfocus.compare", "--study", str(tiny_run / "results")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert command.stdout == study
 
 
 def test_a_dead_network_is_restarted_and_the_restarts_are_on_record(tmp_path):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .study import compare_with_study, format_study_report
+from .study import compare_with_study, format_study_report, read_verdict
 
 
 def read_matrix(folder: str | Path, name: str = "accuracy.csv") -> pd.DataFrame:
@@ -79,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give two results folders, or --study RESULTS_DIR")
     try:
         if args.study is not None:
-            print(study_report(args.study, args.matrix))
+            if args.matrix == "accuracy.csv" and (Path(args.study) / "training_health.csv").is_file():
+                print(read_verdict(args.study).text())  # what results/study_comparison.txt says
+            else:
+                print(study_report(args.study, args.matrix))
             return 0
         diff = matrix_difference(read_matrix(args.a, args.matrix), read_matrix(args.b, args.matrix))
     except (FileNotFoundError, ValueError) as exc:
