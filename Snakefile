@@ -1,4 +1,4 @@
-# Focus-level experiment on CIFAR-10 mosaics: see PROTOCOL.md and README.md.
+# Focus-level experiment on CIFAR-10 mosaics: see docs/protocol.md and README.md.
 from snakemake.utils import min_version
 
 min_version("9.0")

@@ -1,4 +1,4 @@
-"""One command for the speed figures of issue 4 (see BENCHMARKS.md).
+"""One command for the speed figures of BENCHMARKS.md.
 
     .venv/bin/python bench/benchmark.py --quick      # about two minutes
     .venv/bin/python bench/benchmark.py              # the full set, about six minutes
@@ -45,10 +45,12 @@ from mosaicfocus.model import Module2  # noqa: E402
 from mosaicfocus.mosaics import draw_mosaics, gather_tiles  # noqa: E402
 from mosaicfocus.training import TrainConfig, train_model  # noqa: E402
 
-DEFAULT_CIFAR = Path("/tmp/cifar/cifar10")
+DEFAULT_CIFAR = Path(__file__).resolve().parents[1] / "data" / "cifar10"  # where the README extracts it
+# The study's training settings (config.yaml's train block; restarts do not change a step's cost).
+STUDY_TRAINING = TrainConfig(lr=0.01, momentum=0.9, batch_size=256, outputs=3, restarts=0)
 FOREGROUND, BACKGROUND = [0, 1, 2], [3, 4, 5, 6, 7, 8, 9]
 
-# Multiply-accumulates of one Module2 forward pass (PROTOCOL.md's layer sizes).
+# Multiply-accumulates of one Module2 forward pass (the layer sizes of docs/protocol.md).
 CONV1_MACS = 28 * 28 * 6 * 3 * 25
 FORWARD_MACS = CONV1_MACS + 10 * 10 * 16 * 6 * 25 + 400 * 120 + 120 * 84 + 84 * 10 + 10 * 3
 # Backward costs two forwards per layer (input and weight gradients), except conv1,
@@ -82,7 +84,7 @@ def training_worker(threads: int, epochs: int, images: int = 10_000, phased: boo
     """Train Module2 on random data in this process; images/s per epoch after the first.
 
     ``phased=False`` trains the direct form of conv1 and its pooling (before the
-    phased form of ``mosaicfocus.phases`` became the CPU default)."""
+    phased form of ``mosaicfocus.fast.phases`` became the CPU default)."""
     set_threads(threads)
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(images, 3, 32, 32, generator=generator)
@@ -93,7 +95,7 @@ def training_worker(threads: int, epochs: int, images: int = 10_000, phased: boo
         stamps.append((time.perf_counter(), time.process_time()))
 
     stamps.append((time.perf_counter(), time.process_time()))
-    train_model(x, y, TrainConfig(epochs=epochs), seed=1, log=on_epoch, phased=phased)
+    train_model(x, y, STUDY_TRAINING, 1, epochs, log=on_epoch, phased=phased)
     wall = [images / (b[0] - a[0]) for a, b in zip(stamps[1:], stamps[2:])]
     cpu = [images / (b[1] - a[1]) for a, b in zip(stamps[1:], stamps[2:])]
     return {"wall": wall, "cpu": cpu}
@@ -184,7 +186,9 @@ def bench_data_stage(images: torch.Tensor, labels: torch.Tensor, origin: str, sc
     tiles, position = loaded["tiles"], loaded["foreground_position"]
     half = tiles.shape[0] // 2
     for level in FOCUS_LEVELS:
-        save_artifact(scratch / f"dataset_{level}.pt", "dataset", {"images": focus_dataset(tiles[:half], position[:half], level)})
+        save_artifact(
+            scratch / f"dataset_{level}.pt", "dataset", {"images": focus_dataset(tiles[:half], position[:half], level)}
+        )
     save_artifact(scratch / "dataset_10.pt", "dataset", {"images": foregrounds(tiles[half:], position[half:])})
     datasets_s = time.perf_counter() - start
     total = mosaics_s + datasets_s
@@ -223,7 +227,7 @@ _DATASETS: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 def workflow_train_job(focus: int, epochs: int, seed: int) -> dict[str, torch.Tensor]:
     """What a train job does for one focus level, in a 1-thread process: the weights."""
     set_threads(1)
-    state, _ = train_model(*_DATASETS[focus], TrainConfig(epochs=epochs), seed=seed + focus)
+    state, _ = train_model(*_DATASETS[focus], STUDY_TRAINING, seed + focus, epochs)
     return state
 
 
@@ -281,8 +285,10 @@ def bench_side_by_side(images, labels, quick: bool) -> None:
     ours = workflow_experiment(images, labels, count, epochs, seed=1)
     ours_s = time.perf_counter() - start
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    ours_cpu = time.process_time() - cpu + sum(
-        getattr(children, f) - getattr(children_before, f) for f in ("ru_utime", "ru_stime")
+    ours_cpu = (
+        time.process_time()
+        - cpu
+        + sum(getattr(children, f) - getattr(children_before, f) for f in ("ru_utime", "ru_stime"))
     )
     say(f"  workflow code (float32, tensor batches, 9 train + 9 evaluate jobs on two 1-thread workers): {ours_s:.1f} s")
     say(f"  speed-up end to end: {baseline_s / ours_s:.1f}x wall (target >= 10x)")
@@ -301,7 +307,9 @@ def main() -> None:
     parser.add_argument("--skip-snakemake", action="store_true", help="leave out the no-op dry run")
     args = parser.parse_args()
     load = os.getloadavg()
-    say(f"mosaicfocus benchmark ({'quick' if args.quick else 'full'}), torch {torch.__version__}, {os.cpu_count()} CPUs")
+    say(
+        f"mosaicfocus benchmark ({'quick' if args.quick else 'full'}), torch {torch.__version__}, {os.cpu_count()} CPUs"
+    )
     say(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mosaicfocus-bench-") as tmp:
@@ -317,7 +325,8 @@ def main() -> None:
             bench_noop_dry_run(scratch / "snakemake")
         bench_side_by_side(images, labels, args.quick)
     load = os.getloadavg()
-    say(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; benchmark took {time.perf_counter() - started:.0f} s")
+    took = time.perf_counter() - started
+    say(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; benchmark took {took:.0f} s")
 
 
 if __name__ == "__main__":

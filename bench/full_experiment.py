@@ -1,7 +1,7 @@
 """Run the full default experiment on an extracted CIFAR-10 folder and report its cost.
 
-    .venv/bin/python bench/full_experiment.py --cifar /tmp/cifar/cifar10
-    .venv/bin/python bench/full_experiment.py --cifar /tmp/cifar/cifar10 --epochs 2   # a rehearsal
+    .venv/bin/python bench/full_experiment.py --cifar data/cifar10
+    .venv/bin/python bench/full_experiment.py --cifar data/cifar10 --epochs 2   # a rehearsal
 
 It runs `snakemake --cores 2` (change with --cores) in a fresh scratch folder
 with `data: {source: imagefolder, root: <cifar>}` and otherwise config.yaml's
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-MEMORY_LIMIT_MB = 3000  # issue 4: no job above 3 GB
+MEMORY_LIMIT_MB = 3000  # the memory target: no job above 3 GB
 
 
 def job_table(benchmarks: Path) -> list[dict]:
@@ -34,8 +34,12 @@ def job_table(benchmarks: Path) -> list[dict]:
                     {
                         "job": tsv.stem,
                         "seconds": float(record["s"]),
-                        "max_rss_mb": float(record["max_rss"]) if record["max_rss"] not in ("", "-", "NA") else float("nan"),
-                        "cpu_seconds": float(record["cpu_time"]) if record.get("cpu_time") not in (None, "", "-", "NA") else float("nan"),
+                        "max_rss_mb": float(record["max_rss"])
+                        if record["max_rss"] not in ("", "-", "NA")
+                        else float("nan"),
+                        "cpu_seconds": float(record["cpu_time"])
+                        if record.get("cpu_time") not in (None, "", "-", "NA")
+                        else float("nan"),
                     }
                 )
     return rows
@@ -43,13 +47,17 @@ def job_table(benchmarks: Path) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cifar", type=Path, required=True, help="extracted CIFAR-10 folder holding train/<class>/*.jpg")
+    parser.add_argument(
+        "--cifar", type=Path, required=True, help="extracted CIFAR-10 folder holding train/<class>/*.jpg"
+    )
     parser.add_argument("--workdir", type=Path, help="scratch folder for results/ (default: a new one under /tmp)")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--epochs", type=int, help="override train.epochs (default: config.yaml's 200)")
     args = parser.parse_args()
     if not (args.cifar / "train").is_dir():
-        raise SystemExit(f"{args.cifar} has no train/ folder; extract ../shared/data/cifar10-jpg.tar.gz first")
+        raise SystemExit(
+            f"{args.cifar} has no train/ folder; extract the CIFAR-10 JPEG archive (cifar10/train/<class>/*.jpg) first"
+        )
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="mosaicfocus-full-"))
     config = [f"data={{source: imagefolder, root: {args.cifar.resolve()}}}"]
     if args.epochs:

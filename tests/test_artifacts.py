@@ -11,7 +11,6 @@ from mosaicfocus.artifacts import (
     require_meta,
     save_artifact,
     save_weights,
-    weights_sidecar,
 )
 from mosaicfocus.errors import ArtifactError
 from mosaicfocus.model import build_model
@@ -83,19 +82,20 @@ def test_pickled_code_is_never_executed(tmp_path):
 def test_weights_are_a_plain_state_dict_with_a_checked_sidecar(tmp_path):
     path = tmp_path / "model_3.pt"
     state = build_model(3, 1).state_dict()
-    save_weights(path, state, {"trained_on": 3})
+    record = tmp_path / "model_3.json"
+    save_weights(path, record, state, {"trained_on": 3})
     plain = torch.load(path, weights_only=True)
     assert set(plain) == set(state)
-    loaded, meta = load_weights(path)
+    loaded, meta = load_weights(path, record)
     assert meta == {"trained_on": 3} and torch.equal(loaded["fc4.bias"], state["fc4.bias"])
     tampered = dict(plain)
     tampered["fc4.bias"] = tampered["fc4.bias"] + 1
     torch.save(tampered, path)
     with pytest.raises(ArtifactError, match="fc4.bias.*CRC-32"):
-        load_weights(path)
-    weights_sidecar(path).unlink()
+        load_weights(path, record)
+    record.unlink()
     with pytest.raises(ArtifactError, match="model_3.json: missing"):
-        load_weights(path)
+        load_weights(path, record)
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
@@ -113,8 +113,8 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
 def test_equal_tensors_give_byte_identical_files(tmp_path):
     # torch.save given a path names the zip's inner folder after the random temp file.
     state = build_model(3, 1).state_dict()
-    save_weights(tmp_path / "a" / "model_1.pt", state, {"trained_on": 1})
-    save_weights(tmp_path / "b" / "model_1.pt", state, {"trained_on": 1})
+    for folder in ("a", "b"):
+        save_weights(tmp_path / folder / "model_1.pt", tmp_path / folder / "model_1.json", state, {"trained_on": 1})
     assert (tmp_path / "a" / "model_1.pt").read_bytes() == (tmp_path / "b" / "model_1.pt").read_bytes()
     images = torch.linspace(-1, 1, 4 * 3 * 32 * 32).view(4, 3, 32, 32)
     for folder in ("a", "b"):

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from mosaicfocus.configcheck import config_problems, source_problems, validate_config
-from mosaicfocus.hostcheck import cuda_problem, host_has_gpu
+from mosaicfocus.hostcheck import NO_CUDA_ADVICE, cuda_problem, host_has_gpu
 from mosaicfocus.layout import imagefolder_check
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,7 +23,15 @@ def checked(config):
 def test_defaults_fill_an_empty_config_with_the_protocol_values():
     config, problems = checked({})
     assert problems == []
-    assert config["train"] == {"lr": 0.01, "momentum": 0.9, "batch_size": 256, "epochs": 200, "epochs_per_job": 100, "threads": 1}
+    assert config["train"] == {
+        "lr": 0.01,
+        "momentum": 0.9,
+        "batch_size": 256,
+        "epochs": 200,
+        "restarts": 3,  # this workflow's default; the study's protocol is 0 (config.yaml says so)
+        "epochs_per_job": 100,
+        "threads": 1,
+    }
     assert config["mosaics"]["count"] == 20000
     assert config["foreground_classes"] == ["airplane", "automobile", "bird"]
     assert config["data"]["source"] == "cifar10"
@@ -108,6 +116,20 @@ def test_cuda_is_checked_only_for_local_runs():
     assert cuda_problem("cuda", local_exec=False, has_gpu=no_gpu) is None  # SLURM: the job checks
     assert cuda_problem("auto", local_exec=True, has_gpu=no_gpu) is None
     assert cuda_problem("cuda", local_exec=True, has_gpu=lambda: True) is None
+
+
+def test_both_cuda_checks_give_the_same_advice(monkeypatch):
+    """Before the first job (hostcheck, no torch) and in the job (devices, torch): one advice."""
+    import torch
+
+    from mosaicfocus.devices import resolve_device
+    from mosaicfocus.errors import MosaicFocusError
+
+    assert NO_CUDA_ADVICE in cuda_problem("cuda", local_exec=True, has_gpu=lambda: False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(MosaicFocusError, match="torch sees no CUDA device") as raised:
+        resolve_device("cuda")
+    assert NO_CUDA_ADVICE in str(raised.value)
 
 
 def test_cuda_visible_devices_can_hide_every_gpu(monkeypatch):

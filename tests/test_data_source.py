@@ -7,8 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from mosaicfocus.data import _decode, _decode_plain_jpegs, load_imagefolder
+from mosaicfocus.data import _decode, load_imagefolder
 from mosaicfocus.errors import MosaicFocusError
+from mosaicfocus.fast import decode_plain_jpegs
 
 
 def _folder(tmp_path, cifar_root, per_class=15):
@@ -23,7 +24,7 @@ def _folder(tmp_path, cifar_root, per_class=15):
 def test_batched_jpeg_decode_gives_the_pil_pixels(tmp_path, cifar_root):
     root = _folder(tmp_path, cifar_root)
     files = sorted((root / "train").glob("*/*"))
-    fast = _decode_plain_jpegs(files)
+    fast = decode_plain_jpegs(files, 32)
     assert fast is not None and fast.shape == (45, 3, 32, 32) and fast.dtype == torch.uint8
     by_pil = torch.from_numpy(np.stack([_decode(path) for path in files]).transpose(0, 3, 1, 2))
     assert torch.equal(fast, by_pil)
@@ -41,7 +42,7 @@ def test_files_the_batched_path_cannot_take_go_to_pil(tmp_path):
     (tmp_path / "train" / "dog").mkdir(parents=True)
     _rgb_jpeg(tmp_path / "train" / "cat" / "a.jpg")
     _rgb_jpeg(tmp_path / "train" / "dog" / "b.jpg", size=40)  # resized by PIL
-    assert _decode_plain_jpegs(sorted((tmp_path / "train").glob("*/*"))) is None
+    assert decode_plain_jpegs(sorted((tmp_path / "train").glob("*/*")), 32) is None
     images, _, _ = load_imagefolder(tmp_path, "train")
     assert images.shape == (2, 3, 32, 32)
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import REPO, SNAKEFILE, SNAKEMAKE, TINY_CONFIG, planned_jobs, snakemake
 from PIL import Image
 
-from conftest import REPO, SNAKEFILE, SNAKEMAKE, TINY_CONFIG, planned_jobs, snakemake
 from mosaicfocus.provenance import config_digest
 
 pytestmark = pytest.mark.slow
@@ -117,14 +117,20 @@ BAD_INPUT = {
     "source-unknown": plain("data={source: mnist}", "data.source: 'mnist' is not allowed"),
     "foreground-empty": plain("foreground_classes=[]", "foreground_classes: must list at least 1 item(s)"),
     "background-empty": plain("background_classes=[]", "background_classes: must list at least 1 item(s)"),
-    "foreground-twice": plain("foreground_classes=[bird,bird]", "foreground_classes: ['bird', 'bird'] lists an item twice"),
+    "foreground-twice": plain(
+        "foreground_classes=[bird,bird]", "foreground_classes: ['bird', 'bird'] lists an item twice"
+    ),
     "classes-overlap": plain(
         "foreground_classes=[airplane,cat]",
         "background_classes=[cat,dog]",
         "foreground_classes and background_classes overlap in ['cat']",
     ),
-    "foreground-absent": plain("foreground_classes=[airplane,aeroplane]", "foreground_classes: ['aeroplane'] not in the data's classes"),
-    "background-absent": plain("background_classes=[cat,unicorn]", "background_classes: ['unicorn'] not in the data's classes"),
+    "foreground-absent": plain(
+        "foreground_classes=[airplane,aeroplane]", "foreground_classes: ['aeroplane'] not in the data's classes"
+    ),
+    "background-absent": plain(
+        "background_classes=[cat,unicorn]", "background_classes: ['unicorn'] not in the data's classes"
+    ),
     "more-foreground-than-outputs": plain(
         "model={outputs: 2}", "foreground_classes has 3 classes but model.outputs is 2"
     ),
@@ -191,7 +197,9 @@ def test_images_per_class_takes_the_first_images_of_each_class(tmp_path):
 
 def mosaics_of(tmp_path: Path, name: str, root: Path, seed: int) -> dict:
     workdir = tmp_path / name
-    snakemake(workdir, "--config", imagefolder_config(root), f"seed={seed}", "mosaics={count: 40}", "--until", "mosaics")
+    snakemake(
+        workdir, "--config", imagefolder_config(root), f"seed={seed}", "mosaics={count: 40}", "--until", "mosaics"
+    )
     return {
         "source": (workdir / "results" / "data" / "source_images.pt").read_bytes(),
         "mosaics": (workdir / "results" / "data" / "mosaics.pt").read_bytes(),
@@ -286,7 +294,10 @@ def test_kill_9_mid_training_then_rerun(tiny_run, tmp_path):
     command = [*SNAKEMAKE, "--snakefile", str(SNAKEFILE), "--directory", str(workdir), "--cores", "2"]
     command += ["--configfile", str(TINY_CONFIG)]
     process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
         env={**os.environ, "PYTHONHASHSEED": "0"},
     )
 
@@ -358,7 +369,14 @@ def test_every_torch_load_is_weights_only():
         assert flags.get("weights_only") == "True", f"{path.name}:{call.lineno}: {ast.unparse(call)}"
 
 
-ATOMIC_WRITERS = {"save_artifact", "save_weights", "write_text_atomic", "write_json_atomic", "atomic_path", "torch_save_atomic"}
+ATOMIC_WRITERS = {
+    "save_artifact",
+    "save_weights",
+    "write_text_atomic",
+    "write_json_atomic",
+    "atomic_path",
+    "torch_save_atomic",
+}
 
 
 def test_scripts_write_their_outputs_only_through_atomic_writers():

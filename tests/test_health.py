@@ -1,6 +1,7 @@
 """Training health: the status rule on constructed cases, and restarts of a dead network."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from mosaicfocus.seeds import derive_seed
 from mosaicfocus.training import TrainConfig, TrainingState, attempt_seed, train_epochs
 
 LN3 = math.log(3)
+STRICT = TrainConfig(lr=0.02, momentum=0.9, batch_size=16, outputs=3, restarts=0)  # the study's protocol
 
 
 def health(losses, alive, **kwargs):
@@ -85,7 +87,7 @@ def dead_state(seed: int) -> TrainingState:
 
 def test_a_trained_tiny_model_is_learned():
     x, y = easy_data()
-    state = train_epochs(x, y, TrainConfig(lr=0.02, batch_size=16, epochs=20), seed=9)
+    state = train_epochs(x, y, STRICT, 9, 20)
     model = build_model(3, 0)
     model.load_state_dict(state.model)
     predictions = predict(model, x)
@@ -101,7 +103,7 @@ def test_a_trained_tiny_model_is_learned():
 
 def test_without_restarts_a_dead_network_is_kept_and_stays_dead():
     x, y = easy_data()
-    state = train_epochs(x, y, TrainConfig(lr=0.02, batch_size=16, epochs=4), seed=9, resume=dead_state(9))
+    state = train_epochs(x, y, STRICT, 9, 4, resume=dead_state(9))
     assert state.attempt == 1 and state.abandoned == [] and state.alive == [10, 0, 0, 0]
     assert health(state.losses, state.alive)["status"] == "dead"
 
@@ -109,8 +111,8 @@ def test_without_restarts_a_dead_network_is_kept_and_stays_dead():
 def test_a_dead_network_is_restarted_from_epoch_one_with_the_next_attempts_seed():
     x, y = easy_data()
     lines = []
-    config = TrainConfig(lr=0.02, batch_size=16, epochs=20, restarts=2)
-    state = train_epochs(x, y, config, seed=9, resume=dead_state(9), log=lines.append)
+    config = replace(STRICT, restarts=2)
+    state = train_epochs(x, y, config, 9, 20, resume=dead_state(9), log=lines.append)
     assert state.attempt == 2 and state.epoch == 20 and len(state.losses) == len(state.alive) == 20
     (abandoned,) = state.abandoned
     assert abandoned["attempt"] == 1 and abandoned["seed"] == 9 and abandoned["epoch"] == 2
@@ -119,7 +121,7 @@ def test_a_dead_network_is_restarted_from_epoch_one_with_the_next_attempts_seed(
     assert any("attempt 1 (seed 9) abandoned at epoch 2" in line for line in lines)
     assert any(f"attempt 2: re-initialised with seed {attempt_seed(9, 2)}, from epoch 1" in line for line in lines)
     # Attempt 2 is a fresh training with its own seed: the same as training that seed from scratch.
-    fresh = train_epochs(x, y, TrainConfig(lr=0.02, batch_size=16, epochs=20), seed=attempt_seed(9, 2))
+    fresh = train_epochs(x, y, STRICT, attempt_seed(9, 2), 20)
     assert state.losses == fresh.losses
     assert all(torch.equal(state.model[k], fresh.model[k]) for k in fresh.model)
     assert health(state.losses, state.alive, abandoned=state.abandoned)["status"] == "learned"
@@ -136,14 +138,14 @@ def test_a_restart_inside_a_later_job_gives_the_same_bits_as_one_job(tmp_path, p
     """Death in the job that resumes at epoch 2: it trains the new attempt to its own end,
     and splitting that training again into jobs changes nothing."""
     x, y = easy_data()
-    config = TrainConfig(lr=0.02, batch_size=16, epochs=6, restarts=1)
-    straight = train_epochs(x, y, config, seed=9, phased=phased, resume=dead_state(9))
-    first = train_epochs(x, y, config, seed=9, phased=phased, resume=dead_state(9), until=4)
+    config = replace(STRICT, restarts=1)
+    straight = train_epochs(x, y, config, 9, 6, phased=phased, resume=dead_state(9))
+    first = train_epochs(x, y, config, 9, 4, phased=phased, resume=dead_state(9))
     assert first.attempt == 2 and first.epoch == 4
     tensors, meta = first.to_artifact()
     save_artifact(tmp_path / "state.pt", "training-state", tensors, meta=meta)
     resumed = TrainingState.from_artifact(*load_artifact(tmp_path / "state.pt", "training-state"))
-    second = train_epochs(x, y, config, seed=9, phased=phased, resume=resumed)
+    second = train_epochs(x, y, config, 9, 6, phased=phased, resume=resumed)
     assert second.attempt == straight.attempt == 2
     assert second.abandoned == straight.abandoned
     assert second.losses == straight.losses and second.alive == straight.alive
@@ -153,8 +155,8 @@ def test_a_restart_inside_a_later_job_gives_the_same_bits_as_one_job(tmp_path, p
 
 def test_the_same_seed_gives_the_same_attempts_and_weights_twice():
     x, y = easy_data()
-    config = TrainConfig(lr=0.02, batch_size=16, epochs=5, restarts=3)
-    first, second = (train_epochs(x, y, config, seed=9, resume=dead_state(9)) for _ in range(2))
+    config = replace(STRICT, restarts=3)
+    first, second = (train_epochs(x, y, config, 9, 5, resume=dead_state(9)) for _ in range(2))
     assert first.abandoned == second.abandoned and first.attempt == second.attempt == 2
     assert first.losses == second.losses and first.alive == second.alive
     assert all(torch.equal(first.model[k], second.model[k]) for k in first.model)

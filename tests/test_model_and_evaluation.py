@@ -5,8 +5,8 @@ import torch
 
 from mosaicfocus.data import make_synthetic
 from mosaicfocus.evaluation import accuracy, predict
+from mosaicfocus.fast.phases import PhasedModule2, to_row_phases
 from mosaicfocus.model import Module2, build_model
-from mosaicfocus.phases import PhasedModule2, to_row_phases
 from mosaicfocus.training import TrainConfig, train_model
 
 
@@ -54,11 +54,11 @@ def test_predict_matches_argmax_of_logits_with_batches():
 def test_training_learns_and_is_reproducible():
     images, labels, _ = make_synthetic(60, seed=2)
     keep = labels < 3
-    x = (images[keep].float() / 127.5 - 1)
+    x = images[keep].float() / 127.5 - 1
     y = labels[keep]
-    config = TrainConfig(lr=0.02, batch_size=16, epochs=25)
-    state_a, losses_a = train_model(x, y, config, seed=3)
-    state_b, losses_b = train_model(x, y, config, seed=3)
+    config = TrainConfig(lr=0.02, momentum=0.9, batch_size=16, outputs=3, restarts=0)
+    state_a, losses_a = train_model(x, y, config, 3, 25)
+    state_b, losses_b = train_model(x, y, config, 3, 25)
     assert len(losses_a) == 25 and losses_a == losses_b
     assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
     assert losses_a[-1] < 0.5 * losses_a[0]
@@ -67,13 +67,10 @@ def test_training_learns_and_is_reproducible():
     assert accuracy(predict(model, x), y)["accuracy"] > 90
 
 
-def _protocol_forward(model: Module2, x: torch.Tensor) -> torch.Tensor:
-    """PROTOCOL.md's order, relu before each pool, as the original study wrote it."""
-    x = model.pool(torch.relu(model.conv1(x)))
-    x = model.pool(torch.relu(model.conv2(x)))
-    for hidden in (model.fc1, model.fc2, model.fc3):
-        x = torch.relu(hidden(torch.flatten(x, 1)))
-    return model.fc4(x)
+def _pool_first(model, x):
+    from mosaicfocus.fast import direct
+
+    return model.fc4(direct.features(model, x))
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
@@ -86,17 +83,17 @@ def test_pool_before_relu_gives_the_protocol_values_and_gradients_bit_for_bit(ch
         x = x.contiguous(memory_format=torch.channels_last)
     y = torch.arange(64) % 3
     grads = []
-    for forward in (_protocol_forward, Module2.forward):
+    for forward in (Module2.forward, _pool_first):
         model.zero_grad()
         torch.nn.functional.cross_entropy(forward(model, x), y).backward()
         grads.append([p.grad.clone() for p in model.parameters()])
     assert all(torch.equal(a, b) for a, b in zip(*grads))
     with torch.inference_mode():
-        assert torch.equal(model(x), _protocol_forward(model, x))
+        assert torch.equal(model(x), _pool_first(model, x))
 
 
 def test_fast_pool_values_equal_max_pool2d():
-    from mosaicfocus.model import max_pool_2x2_values
+    from mosaicfocus.fast.direct import max_pool_2x2_values
 
     x = torch.randn(8, 6, 28, 28)
     x[:, :, :4] = 0.5
@@ -113,25 +110,25 @@ def test_training_resumed_from_a_saved_state_is_bit_identical(tmp_path, phased):
     images, labels, _ = make_synthetic(40, seed=4)
     keep = labels < 3
     x, y = images[keep].float() / 127.5 - 1, labels[keep]
-    config = TrainConfig(lr=0.02, batch_size=16, epochs=5)
-    straight = train_epochs(x, y, config, seed=9, phased=phased)
-    half = train_epochs(x, y, config, seed=9, phased=phased, until=2)
+    config = TrainConfig(lr=0.02, momentum=0.9, batch_size=16, outputs=3, restarts=0)
+    straight = train_epochs(x, y, config, 9, 5, phased=phased)
+    half = train_epochs(x, y, config, 9, 2, phased=phased)
     assert half.epoch == 2 and len(half.losses) == 2 and half.momentum
     tensors, meta = half.to_artifact()
     save_artifact(tmp_path / "state.pt", "training-state", tensors, meta=meta)
     tensors, meta = load_artifact(tmp_path / "state.pt", "training-state")
-    resumed = train_epochs(x, y, config, seed=9, phased=phased, resume=TrainingState.from_artifact(tensors, meta))
+    resumed = train_epochs(x, y, config, 9, 5, phased=phased, resume=TrainingState.from_artifact(tensors, meta))
     assert resumed.epoch == 5 and resumed.losses == straight.losses and resumed.alive == straight.alive
     for key in straight.model:
         assert torch.equal(resumed.model[key], straight.model[key]), key
     for key in straight.momentum:
         assert torch.equal(resumed.momentum[key], straight.momentum[key]), key
     with pytest.raises(ValueError, match="cannot train epochs 6..5"):
-        train_epochs(x, y, config, seed=9, resume=resumed)
+        train_epochs(x, y, config, 9, 5, resume=resumed)
 
 
 def test_momentum_sgd_is_torch_sgd_bit_for_bit():
-    from mosaicfocus.training import MomentumSGD
+    from mosaicfocus.fast import MomentumSGD
 
     x = torch.rand(64, 3, 32, 32, generator=torch.Generator().manual_seed(2))
     y = torch.arange(64) % 3

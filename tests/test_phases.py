@@ -5,14 +5,15 @@ import torch
 import torch.nn.functional as F
 
 from mosaicfocus.data import make_synthetic
-from mosaicfocus.model import build_model, max_pool_2x2_values
-from mosaicfocus.phases import (
+from mosaicfocus.fast.direct import max_pool_2x2_values
+from mosaicfocus.fast.phases import (
     PhasedModule2,
     RowPhaseMax,
     row_phase_kernel_index,
     row_phase_max_values,
     to_row_phases,
 )
+from mosaicfocus.model import build_model
 from mosaicfocus.training import TrainConfig, train_model
 
 
@@ -130,10 +131,10 @@ def test_phased_training_follows_direct_training_and_is_reproducible():
     keep = labels < 3
     x = images[keep].float() / 127.5 - 1
     y = labels[keep]
-    config = TrainConfig(lr=0.02, batch_size=16, epochs=6)
-    state_direct, losses_direct = train_model(x, y, config, seed=3, phased=False)
-    state_a, losses_a = train_model(x, y, config, seed=3, phased=True)
-    state_b, losses_b = train_model(x, y, config, seed=3, phased=True)
+    config = TrainConfig(lr=0.02, momentum=0.9, batch_size=16, outputs=3, restarts=0)
+    state_direct, losses_direct = train_model(x, y, config, 3, 6, phased=False)
+    state_a, losses_a = train_model(x, y, config, 3, 6, phased=True)
+    state_b, losses_b = train_model(x, y, config, 3, 6, phased=True)
     assert losses_a == losses_b and all(torch.equal(state_a[k], state_b[k]) for k in state_a)
     assert losses_a == pytest.approx(losses_direct, rel=1e-4)
     for key in state_direct:

@@ -1,4 +1,5 @@
-"""The workflow stays lint-clean and snakefmt-formatted, as the Snakemake template asks."""
+"""The workflow stays lint-clean and snakefmt-formatted, as the Snakemake template asks, and the
+Python passes ruff (check and format, configured in pyproject.toml)."""
 
 import subprocess
 import sys
@@ -25,4 +26,18 @@ def test_rules_are_snakefmt_formatted():
         capture_output=True,
         text=True,
     )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _ruff(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ruff", *args], cwd=REPO, capture_output=True, text=True)
+
+
+def test_python_passes_ruff_check():
+    result = _ruff("check", "--no-cache", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_python_is_ruff_formatted():
+    result = _ruff("format", "--check", "--no-cache", ".")
     assert result.returncode == 0, result.stdout + result.stderr

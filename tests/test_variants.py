@@ -7,7 +7,6 @@ import sys
 import pandas as pd
 import pytest
 import torch
-
 from conftest import SNAKEFILE, TINY_CONFIG, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slow
@@ -89,7 +88,11 @@ def test_dirichlet_datasets_are_noisy_but_keep_dataset_9(variant_run):
     half = mosaics["tiles"].shape[0] // 2
     tiles, position = mosaics["tiles"][:half], mosaics["foreground_position"][:half]
     level_3 = load(data / "dataset_3.pt")
-    assert level_3["meta"]["weighting"] == {"weighting": "dirichlet", "alpha": 0.5, "seed": level_3["meta"]["weighting"]["seed"]}
+    assert level_3["meta"]["weighting"] == {
+        "weighting": "dirichlet",
+        "alpha": 0.5,
+        "seed": level_3["meta"]["weighting"]["seed"],
+    }
     images = level_3["tensors"]["images"]
     assert images.min() >= -1 and images.max() <= 1
     assert (images - focus_dataset(tiles, position, 3)).abs().mean() > 0.05
@@ -102,14 +105,33 @@ def test_dirichlet_datasets_are_noisy_but_keep_dataset_9(variant_run):
 def test_html_report_holds_the_plots_and_captions(variant_run):
     report = variant_run / "report.html"
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(variant_run),
-         "--configfile", str(TINY_CONFIG), "--report", str(report), *VARIANTS],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(SNAKEFILE),
+            "--directory",
+            str(variant_run),
+            "--configfile",
+            str(TINY_CONFIG),
+            "--report",
+            str(report),
+            *VARIANTS,
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     html = report.read_text(errors="replace")
-    for text in ("accuracy_heatmap.png", "accuracy_heldout_heatmap.png", "training_loss.png", "accuracy_sd.csv",
-                 "held-out mosaics", "Standard deviation of the accuracy"):
+    for text in (
+        "accuracy_heatmap.png",
+        "accuracy_heldout_heatmap.png",
+        "training_loss.png",
+        "accuracy_sd.csv",
+        "held-out mosaics",
+        "Standard deviation of the accuracy",
+    ):
         assert text in html, text
 
 

@@ -74,7 +74,6 @@ def load_artifact(
     path: str | os.PathLike,
     kind: str,
     expect: Mapping[str, tuple] | None = None,
-    verify_checksums: bool = True,
 ) -> tuple[dict[str, torch.Tensor], dict]:
     """Load and check an artifact; return ``(tensors, meta)``.
 
@@ -113,7 +112,7 @@ def load_artifact(
                 f"but the file records {recorded.get('shape')} {recorded.get('dtype')}; "
                 f"delete it and rerun the workflow."
             )
-        if verify_checksums and tensor_crc32(tensor) != recorded.get("crc32"):
+        if tensor_crc32(tensor) != recorded.get("crc32"):
             raise ArtifactError(
                 f"{path}: tensor {name!r} fails its CRC-32 check (the file was altered or "
                 f"damaged after it was written); delete it and rerun the workflow."
@@ -145,16 +144,14 @@ def require_meta(path: str | os.PathLike, meta: Mapping, **expected) -> None:
             )
 
 
-def weights_sidecar(path: str | os.PathLike) -> Path:
-    return Path(path).with_suffix(".json")
-
-
-def save_weights(path: str | os.PathLike, state_dict: Mapping[str, torch.Tensor], meta: Mapping) -> None:
+def save_weights(
+    path: str | os.PathLike, record: str | os.PathLike, state_dict: Mapping[str, torch.Tensor], meta: Mapping
+) -> None:
     """A plain ``state_dict`` file (``torch.load(path, weights_only=True)`` gives it back)
-    plus a JSON sidecar with what made it and a check of every tensor."""
+    plus a JSON record with what made it and a check of every tensor."""
     state = {name: t.detach().cpu().contiguous() for name, t in state_dict.items()}
     write_json_atomic(
-        weights_sidecar(path),
+        record,
         {
             "kind": "weights",
             "format": FORMAT_VERSION,
@@ -165,13 +162,12 @@ def save_weights(path: str | os.PathLike, state_dict: Mapping[str, torch.Tensor]
     torch_save_atomic(state, path)
 
 
-def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
-    """Load a weight file and check it against its sidecar; return ``(state_dict, meta)``."""
-    path = Path(path)
-    sidecar = weights_sidecar(path)
+def load_weights(path: str | os.PathLike, record: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    """Load a weight file and check it against its record; return ``(state_dict, meta)``."""
+    path, sidecar = Path(path), Path(record)
     try:
-        record = json.loads(sidecar.read_text())
-        checks = record["checks"]
+        content = json.loads(sidecar.read_text())
+        checks = content["checks"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ArtifactError(
             f"{sidecar}: missing or unreadable ({type(exc).__name__}: {exc}); "
@@ -192,4 +188,4 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
                 f"{path}: tensor {name!r} does not match the shape, dtype or CRC-32 recorded in "
                 f"{sidecar.name} (altered or damaged); delete it and rerun the workflow."
             )
-    return state, record.get("meta", {})
+    return state, content.get("meta", {})

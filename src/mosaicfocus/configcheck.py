@@ -1,22 +1,27 @@
 """Checks of a (schema-validated) config that need more than a JSON schema.
 
-Imported by the Snakefile at parse time, so it must stay cheap: no torch.
+The experiment's own checks: the class lists, the data source and its image
+folders, ``data.images_per_class``. The generic schema engine (defaults,
+validation, error wording) is ``schema.validate_config``, re-exported here for
+the Snakefile. Imported at parse time, so it must stay cheap: no torch.
 Each problem is reported with the key, what is wrong and what would be accepted.
 """
 
 from __future__ import annotations
 
 from .classes import CIFAR10_CLASSES
+from .schema import validate_config
+
+__all__ = ["config_problems", "source_problems", "source_sizes", "unknown_class_problems", "validate_config"]
 
 
-def config_problems(config: dict, cuda_available=None) -> list[str]:
+def config_problems(config: dict) -> list[str]:
     problems = []
     fg, bg = config["foreground_classes"], config["background_classes"]
     overlap = sorted(set(fg) & set(bg))
     if overlap:
         problems.append(
-            f"foreground_classes and background_classes overlap in {overlap}; "
-            f"a class must be in one list only."
+            f"foreground_classes and background_classes overlap in {overlap}; a class must be in one list only."
         )
     outputs = config["model"]["outputs"]
     if len(fg) > outputs:
@@ -24,8 +29,6 @@ def config_problems(config: dict, cuda_available=None) -> list[str]:
             f"foreground_classes has {len(fg)} classes but model.outputs is {outputs}; "
             f"the network needs one output per foreground class (raise model.outputs or drop classes)."
         )
-    if config["device"] == "cuda" and cuda_available is not None and not cuda_available():
-        problems.append("device: cuda, but this machine has no CUDA device; use device: auto or cpu.")
     return problems
 
 
@@ -59,9 +62,7 @@ def source_problems(config: dict) -> list[str]:
         test_sizes, problems = imagefolder_check(config["data"]["root"], "test")
         if problems:
             return [f"heldout.enabled needs the test split: {p}" for p in problems]
-        problems += [
-            f"heldout.enabled: {p}" for p in unknown_class_problems(config, list(test_sizes))
-        ]
+        problems += [f"heldout.enabled: {p}" for p in unknown_class_problems(config, list(test_sizes))]
     classes = list(sizes)
     problems += unknown_class_problems(config, classes)
     wanted = config["data"].get("images_per_class")
@@ -87,86 +88,3 @@ def unknown_class_problems(config: dict, classes: list[str]) -> list[str]:
                 f"(data.source={config['data']['source']}); use the names exactly as the data has them."
             )
     return problems
-
-
-
-def _path(error) -> str:
-    return ".".join(str(p) for p in error.absolute_path) or "(top level)"
-
-
-def _describe(error) -> str:
-    where = _path(error)
-    schema = error.schema
-    if error.validator == "additionalProperties":
-        allowed = sorted(schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - set(allowed))
-        return f"{where}: unknown key(s) {unknown}; allowed keys here: {allowed}"
-    if error.validator == "enum":
-        return f"{where}: {error.instance!r} is not allowed; use one of {schema['enum']}"
-    if error.validator == "type":
-        return f"{where}: {error.instance!r} is not of type {schema['type']}"
-    bounds = {
-        "minimum": ">=",
-        "exclusiveMinimum": ">",
-        "maximum": "<=",
-        "exclusiveMaximum": "<",
-    }
-    if error.validator in bounds:
-        return f"{where}: {error.instance!r} is out of range; it must be {bounds[error.validator]} {error.validator_value}"
-    if error.validator == "multipleOf":
-        return f"{where}: {error.instance!r} must be a multiple of {error.validator_value}"
-    if error.validator == "minItems":
-        return f"{where}: must list at least {error.validator_value} item(s)"
-    if error.validator == "uniqueItems":
-        return f"{where}: {error.instance!r} lists an item twice"
-    if error.validator == "minLength":
-        return f"{where}: must not be empty"
-    return f"{where}: {error.message}"
-
-
-def validate_config(config: dict, schema: dict) -> list[str]:
-    """Fill schema defaults into ``config`` (in place) and return every problem found."""
-    import jsonschema
-
-    base = jsonschema.Draft202012Validator
-    check_properties = base.VALIDATORS["properties"]
-
-    def properties_with_defaults(validator, properties, instance, schema):
-        if isinstance(instance, dict):
-            for key, sub in properties.items():
-                if "default" in sub and key not in instance:
-                    instance[key] = _copy(sub["default"])
-                elif key in instance:
-                    instance[key] = _coerce_scalar(instance[key], sub.get("type"))
-        yield from check_properties(validator, properties, instance, schema)
-
-    validator_class = jsonschema.validators.extend(base, {"properties": properties_with_defaults})
-    errors = sorted(validator_class(schema).iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    return [_describe(e) for e in errors]
-
-
-def _coerce_scalar(value, wanted):
-    """``--config train='{lr: 0.03}'`` reaches us with nested scalars as strings; read them back."""
-    if isinstance(wanted, list):  # e.g. [integer, "null"]: an optional number
-        wanted = next((kind for kind in wanted if kind in ("integer", "number", "boolean")), None)
-    if wanted not in ("integer", "number", "boolean") or not isinstance(value, str):
-        return value
-    import yaml
-
-    try:
-        parsed = yaml.safe_load(value)
-    except yaml.YAMLError:
-        return value
-    if wanted == "boolean":
-        return parsed if isinstance(parsed, bool) else value
-    if isinstance(parsed, bool) or not isinstance(parsed, (int, float)):
-        return value
-    if wanted == "integer" and not isinstance(parsed, int):
-        return value
-    return parsed
-
-
-def _copy(value):
-    import copy
-
-    return copy.deepcopy(value)

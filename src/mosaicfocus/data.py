@@ -11,13 +11,13 @@ Three sources give the same result shape (``images`` uint8 [N, 3, 32, 32],
 from __future__ import annotations
 
 import os
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from . import fast
 from .classes import CIFAR10_CLASSES
 from .errors import DataSourceError
 from .layout import IMAGE_EXTENSIONS, image_files, imagefolder_classes
@@ -45,43 +45,6 @@ def load_cifar10(root: str | os.PathLike, train: bool = True, download: bool = T
     return images, labels, list(dataset.classes)
 
 
-def _decode_plain_jpegs(files: list[Path], workers: int = 2) -> torch.Tensor | None:
-    """Every file with torchvision's libjpeg-turbo, a list per call, or None to leave them to PIL.
-
-    One C++ call decodes a whole list: 50,000 CIFAR-10 JPEGs in about 2.5 s
-    against 10.7 s for PIL on two threads (which take turns on the GIL between
-    files), with the same pixels (checked on all 50,000;
-    tests/test_data_source.py checks a sample). None when any file is not a
-    32x32 3-channel JPEG or does not decode: the PIL path then resizes it, or
-    names the bad file.
-    """
-    if not files or any(path.suffix.lower() not in (".jpg", ".jpeg") for path in files):
-        return None
-    with warnings.catch_warnings():
-        # torchvision 0.29 deprecates its image decoders; once they are gone the
-        # import fails and PIL does the work.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            from torchvision.io import ImageReadMode, decode_jpeg, read_file
-        except ImportError:
-            return None
-
-        def decode_part(part: list[Path]) -> list[torch.Tensor]:
-            return decode_jpeg([read_file(str(path)) for path in part], mode=ImageReadMode.UNCHANGED)
-
-        workers = max(1, workers)
-        step = -(-len(files) // workers)
-        parts = [files[i : i + step] for i in range(0, len(files), step)]
-        try:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                decoded = [image for part in pool.map(decode_part, parts) for image in part]
-        except Exception:  # a corrupt or empty file; PIL says which
-            return None
-    if any(tuple(image.shape) != (3, IMAGE_SIZE, IMAGE_SIZE) for image in decoded):
-        return None
-    return torch.stack(decoded)
-
-
 def _decode(path: Path) -> np.ndarray:
     from PIL import Image
 
@@ -100,8 +63,7 @@ def _decode(path: Path) -> np.ndarray:
         raise
     except Exception as exc:
         raise DataSourceError(
-            f"{path}: cannot be decoded as an image ({type(exc).__name__}: {exc}). "
-            f"Fix: remove or replace the file."
+            f"{path}: cannot be decoded as an image ({type(exc).__name__}: {exc}). Fix: remove or replace the file."
         ) from None
 
 
@@ -119,7 +81,7 @@ def load_imagefolder(root: str | os.PathLike, split: str = "train", workers: int
             )
         files += class_files
         labels += [label] * len(class_files)
-    decoded = _decode_plain_jpegs(files, workers)
+    decoded = fast.decode_plain_jpegs(files, IMAGE_SIZE, workers)
     if decoded is not None:
         return decoded, torch.tensor(labels, dtype=torch.int64), classes
     images = np.empty((len(files), IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
@@ -196,7 +158,9 @@ def load_source(
         images, labels, classes = load_imagefolder(root, split, workers=workers)
     elif source == "synthetic":
         # The test split is another draw of the same classes: new phases, contrasts and noise.
-        images, labels, classes = make_synthetic(synthetic_per_class, seed if split == "train" else derive_seed(seed, "test"))
+        images, labels, classes = make_synthetic(
+            synthetic_per_class, seed if split == "train" else derive_seed(seed, "test")
+        )
     else:
         raise DataSourceError(f"data.source={source!r} is unknown; use cifar10, imagefolder or synthetic.")
     if images_per_class is not None:

@@ -5,16 +5,14 @@ from __future__ import annotations
 import torch
 
 from .errors import MosaicFocusError
+from .hostcheck import NO_CUDA_ADVICE
 
 
 def resolve_device(requested: str) -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested == "cuda" and not torch.cuda.is_available():
-        raise MosaicFocusError(
-            "device: cuda was requested, but torch sees no CUDA device here. "
-            "Fix: set device: auto (uses a GPU when there is one) or device: cpu."
-        )
+        raise MosaicFocusError(f"device: cuda was requested, but torch sees no CUDA device here; {NO_CUDA_ADVICE}.")
     return torch.device(requested)
 
 

@@ -24,7 +24,7 @@ Torch-free: the report reads it without torch.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 STATUSES = ("learned", "plateau", "dead")
 LEARNING_FRACTION = 0.9

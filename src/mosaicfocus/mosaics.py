@@ -1,4 +1,4 @@
-"""Mosaics: 9 tiles, one foreground image among 8 backgrounds (PROTOCOL.md, "Mosaics")."""
+"""Mosaics: 9 tiles, one foreground image among 8 backgrounds (docs/protocol.md, "Mosaics")."""
 
 from __future__ import annotations
 
@@ -49,7 +49,9 @@ def draw_mosaics(
 
     source_index = place_foreground(fg_pick, bg_pick, position)
     label_of_class = {cls: i for i, cls in enumerate(foreground)}
-    label = np.array([label_of_class[c] for c in labels_np[fg_pick]], dtype=np.int64) if count else np.zeros(0, np.int64)
+    label = (
+        np.array([label_of_class[c] for c in labels_np[fg_pick]], dtype=np.int64) if count else np.zeros(0, np.int64)
+    )
     return {
         "source_index": torch.from_numpy(source_index.astype(np.int64)),
         "foreground_position": torch.from_numpy(position.astype(np.int64)),

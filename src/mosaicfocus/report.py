@@ -3,7 +3,7 @@ the training-health table. Torch-free: the report's environment has no torch."""
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd

@@ -1,4 +1,4 @@
-"""Tile weights per mosaic: the fixed focus weights of PROTOCOL.md or noisy Dirichlet focus.
+"""Tile weights per mosaic: the fixed focus weights of docs/protocol.md or noisy Dirichlet focus.
 
 The study's sibling experiments drew every image's 9 tile weights from a
 Dirichlet distribution: concentration ``a_i * alpha`` on the foreground tile
@@ -29,9 +29,7 @@ def dirichlet_foreground_factor(level: int) -> Fraction:
     return Fraction((TILES - 1) * level, TILES - level)
 
 
-def dirichlet_tile_weights(
-    level: int, foreground_position: torch.Tensor, alpha: float, seed: int
-) -> torch.Tensor:
+def dirichlet_tile_weights(level: int, foreground_position: torch.Tensor, alpha: float, seed: int) -> torch.Tensor:
     """Per-mosaic weights [n, 9] (float64, rows sum to 1) drawn for focus level ``level``.
 
     Level 9 is the foreground alone, as in the linear weighting.

@@ -15,9 +15,8 @@ import time
 
 import pytest
 import torch
-from slurm_cluster import OneNodeCluster, install_packages, why_not_possible
-
 from conftest import REPO, SNAKEFILE, SNAKEMAKE, TINY_CONFIG, snakemake
+from slurm_cluster import OneNodeCluster, install_packages, why_not_possible
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 

@@ -54,7 +54,7 @@ SOURCE_IMAGES = "results/data/source_images{split}.pt"
 MOSAICS = "results/{rep}data/mosaics{split}.pt"
 DATASET = "results/{rep}data/dataset{split}_{dataset}.pt"
 MODEL = "results/{rep}models/model_{focus}.pt"
-# What made the weights and a CRC-32 of every tensor (artifacts.save_weights writes it).
+# What made the weights, their health and a CRC-32 of every tensor (artifacts.save_weights).
 MODEL_RECORD = "results/{rep}models/model_{focus}.json"
 TRAINING_STATE = "results/{rep}models/states/model_{focus}_epoch{epoch}.pt"
 LOSS = "results/{rep}models/loss_{focus}.tsv"
@@ -165,18 +165,28 @@ def weighting_params(wildcards):
     }
 
 
-def train_params(wildcards):
+def model_seed(wildcards):
+    """The seed of one model's training (its first attempt; train.restarts derive further ones)."""
+    return derive_seed(replicate_seed(wildcards.rep), "train", int(wildcards.focus))
+
+
+def train_settings(wildcards):
+    """What a model's weights depend on besides its seed, its data and its epochs."""
     return {
-        "seed": replicate_seed(wildcards.rep),
-        "device": config["device"],
         "outputs": config["model"]["outputs"],
-        # The loss of a uniform guess, ln(classes), is what training health measures against.
-        "classes": len(config["foreground_classes"]),
-        **{
-            k: config["train"][k]
-            for k in ("lr", "momentum", "batch_size", "epochs", "restarts")
-        },
+        **{k: config["train"][k] for k in ("lr", "momentum", "batch_size", "restarts")},
     }
+
+
+def training_schedule(wildcards):
+    """The epochs this training job runs: (first, last)."""
+    first, last = training_epochs(wildcards)
+    return {"first": first, "last": last}
+
+
+def model_provenance(wildcards):
+    """What the weights' record says produced the run (the same for its nine models)."""
+    return {"seed": replicate_seed(wildcards.rep), "epochs": config["train"]["epochs"]}
 
 
 def stage_ends():
@@ -225,10 +235,3 @@ def training_runtime(wildcards, attempt):
     first, last = training_epochs(wildcards)
     share = (last - first + 1) / config["train"]["epochs"]
     return retry_runtime(max(10, math.ceil(120 * share)))(wildcards, attempt)
-
-
-def train_stage_params(wildcards):
-    """A saved state does not depend on how many epochs follow it."""
-    params = train_params(wildcards)
-    del params["epochs"]
-    return {**params, "until": int(wildcards.epoch)}

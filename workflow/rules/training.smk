@@ -20,7 +20,13 @@ rule train:
         mem_mb=1500,
         runtime=training_runtime,
     params:
-        train=train_params,
+        seed=model_seed,
+        train=train_settings,
+        schedule=training_schedule,
+        device=config["device"],
+        # The loss of a uniform guess, ln(classes), is what training health measures against.
+        classes=len(config["foreground_classes"]),
+        provenance=model_provenance,
     script:
         "../scripts/train.py"
 
@@ -37,5 +43,10 @@ use rule train as train_stage with:
     # Every model's early epochs before any model's last ones: the jobs then pack
     # evenly onto the cores, instead of one model's last job running alone at the end.
     priority: 1
+    # Without provenance (it names the total epochs): a saved state does not depend on
+    # how many epochs follow it.
     params:
-        train=train_stage_params,
+        seed=model_seed,
+        train=train_settings,
+        schedule=training_schedule,
+        device=config["device"],

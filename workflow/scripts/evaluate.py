@@ -3,10 +3,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
-from mosaicfocus.artifacts import load_weights, write_json_atomic
-from mosaicfocus.datasets import ALL_DATASETS, load_dataset
+from mosaicfocus.artifacts import load_weights
+from mosaicfocus.datasets import load_dataset
+from mosaicfocus.design import ALL_DATASETS
 from mosaicfocus.devices import resolve_device, set_threads
 from mosaicfocus.evaluation import accuracy, predict
+from mosaicfocus.files import write_json_atomic
 from mosaicfocus.joblog import job_log
 from mosaicfocus.model import Module2
 from mosaicfocus.provenance import evaluation_provenance, package_versions
@@ -15,7 +17,7 @@ focus = int(snakemake.wildcards.focus)
 with job_log(snakemake.log[0], f"evaluate_{focus}") as log:
     set_threads(snakemake.threads)
     device = resolve_device(snakemake.params.device)
-    state, model_meta = load_weights(snakemake.input.model)
+    state, model_meta = load_weights(snakemake.input.model, snakemake.input.record)
     model = Module2(model_meta["train"]["outputs"])
     model.load_state_dict(state)
     model.to(device)

@@ -7,8 +7,8 @@ import json
 
 import pandas as pd
 
-from mosaicfocus.files import atomic_path
 from mosaicfocus.design import ALL_DATASETS, FOCUS_LEVELS
+from mosaicfocus.files import atomic_path
 from mosaicfocus.health import STATUSES
 from mosaicfocus.joblog import job_log
 from mosaicfocus.report import (
@@ -51,16 +51,14 @@ with job_log(snakemake.log[0], "report") as log:
     learned = learned_mask(health, replicates)
     row_labels, flagged = status_labels(health, len(replicates))
 
-    # inputs.evaluations: replicate by replicate, split by split, 90 results each.
-    groups = iter(in_groups(inputs.evaluations, CELLS))
+    # inputs.evaluations and outputs.replicate_matrices: replicate by replicate, split by split
+    # (90 results each); accuracy_matrix checks every result's trained_on and tested_on.
     matrices = {split: [] for split in splits}
-    for r in replicates:
-        for split in splits:
-            matrices[split].append(accuracy_matrix(json.loads(Path(p).read_text()) for p in next(groups)))
-    replicate_outputs = iter(outputs.replicate_matrices)
-    for r in replicates:
-        for split in splits:
-            write_csv(matrices[split][replicates.index(r)], next(replicate_outputs))
+    groups = zip(in_groups(inputs.evaluations, CELLS), outputs.replicate_matrices, strict=True)
+    for split, (paths, matrix_path) in zip(splits * len(replicates), groups, strict=True):
+        matrix = accuracy_matrix(json.loads(Path(p).read_text()) for p in paths)
+        write_csv(matrix, matrix_path)
+        matrices[split].append(matrix)
 
     n = len(replicates)
     for k, split in enumerate(splits):

@@ -12,7 +12,7 @@ pairs of neighbouring pixels, then over the two row phases.
 
 Why rows and not 2x2 blocks: 2x2 phases give 24 output channels but a 3x3
 kernel over 6x6 pixels of which 5x5 are used (1.44x the arithmetic); row
-phases use 6x5 (1.2x), and oneDNN runs them 17% faster, forward and weight
+phases use 6x5 (1.2x), and oneDNN runs them faster, forward and weight
 gradient (BENCHMARKS.md). Same values up to float32 rounding (different
 summation order); the pooling is ``max_pool2d`` bit for bit, gradient and ties
 included. CUDA keeps the direct form.
@@ -23,7 +23,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .model import Module2
+from ..model import Module2
+from .direct import features_after_conv2
 
 
 def to_row_phases(images: torch.Tensor) -> torch.Tensor:
@@ -32,7 +33,7 @@ def to_row_phases(images: torch.Tensor) -> torch.Tensor:
     if h % 2:
         raise ValueError(f"to_row_phases needs an even height, got {h}")
     # Two copies with long inner runs (whole rows, then a batched 2-D transpose)
-    # instead of one permute with a 2-element inner loop: 4x faster.
+    # instead of one permute with a 2-element inner loop.
     rows = images.reshape(n, c, h // 2, 2, w).permute(0, 2, 3, 1, 4).contiguous()  # n, r, sy, c, w
     pixels = rows.view(n * (h // 2), 2 * c, w).transpose(1, 2).contiguous()  # (n r), w, (sy c)
     return pixels.view(n, h // 2, w, 2 * c).permute(0, 3, 1, 2)
@@ -119,8 +120,8 @@ def _later_wins(first: torch.Tensor, later: torch.Tensor) -> torch.Tensor:
     ``later - first`` is positive exactly when later > first (IEEE subtraction of
     finite floats is 0 only for equal ones, and -0.0 reads as a negative int32),
     and a positive float reads as a positive int32: clamping that to 0..1 and
-    negating gives the mask in three arithmetic passes. A comparison writing
-    bools, then widening them, is about twice as slow here. Exact for finite
+    negating gives the mask in three arithmetic passes, faster here than a
+    comparison writing bools and widening them. Exact for finite
     values with subnormals kept (PyTorch's default; tested); ``inf - inf`` is
     nan, whose bits read positive, which only an already diverged training sees.
     """
@@ -130,9 +131,9 @@ def _later_wins(first: torch.Tensor, later: torch.Tensor) -> torch.Tensor:
 class Conv2d(torch.autograd.Function):
     """A stride-1 unpadded convolution whose input gradient is computed in NCHW.
 
-    oneDNN's channels-last input gradient for conv2 (6 input channels) takes
-    4.5 ms of a 22 ms step; the NCHW one 3.3 ms, conversions included about
-    1 ms less. Forward and weight gradient stay channels-last.
+    oneDNN's channels-last input gradient for conv2 (6 input channels) is slower
+    than the NCHW one, conversions included (BENCHMARKS.md). Forward and weight
+    gradient stay channels-last.
     """
 
     @staticmethod
@@ -173,7 +174,7 @@ class PhasedModule2:
         return self.model.fc4(self.features(phased_images))
 
     def features(self, phased_images: torch.Tensor) -> torch.Tensor:
-        """``Module2.features`` of the un-phased images."""
+        """``model.features`` of the un-phased images."""
         conv1, conv2 = self.model.conv1, self.model.conv2
         weight = torch.cat([conv1.weight.reshape(-1), conv1.weight.new_zeros(1)])[self.index]
         weight = weight.contiguous(memory_format=torch.channels_last)
@@ -181,7 +182,7 @@ class PhasedModule2:
         phased = F.conv2d(phased_images, weight, bias)
         if torch.is_grad_enabled():
             pooled = torch.relu(RowPhaseMax.apply(phased))
-            return self.model.features_after_conv2(Conv2d.apply(pooled, conv2.weight, conv2.bias))
+            return features_after_conv2(self.model, Conv2d.apply(pooled, conv2.weight, conv2.bias))
         # Scoring: conv2 runs faster on NCHW input here (no backward to serve).
         pooled = torch.relu_(row_phase_max_values(phased)).contiguous()
-        return self.model.features_after_conv2(F.conv2d(pooled, conv2.weight, conv2.bias))
+        return features_after_conv2(self.model, F.conv2d(pooled, conv2.weight, conv2.bias))
