@@ -1,13 +1,15 @@
 """End to end: the workflow on the tiny synthetic config and on a slice of real CIFAR-10."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
 import torch
-from conftest import planned_jobs, snakemake
+from conftest import REPO, SNAKEMAKE, TINY_CONFIG, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -241,3 +243,26 @@ def test_real_cifar10_slice_end_to_end(cifar_slice, tmp_path):
     assert source["meta"]["classes"][:3] == ["airplane", "automobile", "bird"]
     matrix = pd.read_csv(tmp_path / "results" / "accuracy.csv", index_col="trained_on")
     assert matrix.shape == (9, 10) and ((matrix >= 0) & (matrix <= 100)).all().all()
+
+
+def test_rule_scripts_run_the_package_of_their_own_checkout(tmp_path):
+    """A second checkout run with this checkout's environment (whose editable install puts
+    this src/ on sys.path) must run its own code, at parse time and in every script."""
+    copy = tmp_path / "checkout"
+    shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(".git", ".venv", ".snakemake", "results", "__pycache__"))
+    marker = tmp_path / "imports.txt"
+    init = copy / "src" / "mosaicfocus" / "__init__.py"
+    init.write_text(
+        init.read_text() + "\nimport os as _os\n\nif _os.environ.get('MARKER'):\n"
+        "    open(_os.environ['MARKER'], 'a').write(__file__ + '\\n')\n"
+    )
+    subprocess.run(
+        [*SNAKEMAKE, "results/data/source_images.pt", "--cores", "1", "--configfile", str(TINY_CONFIG)],
+        cwd=copy,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "MARKER": str(marker)},
+    )
+    imported = marker.read_text().splitlines()
+    assert len(imported) >= 2, imported  # the Snakefile's import and the script's
+    assert set(imported) == {str(init)}
