@@ -20,13 +20,9 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
-        expand(REPLICATE_MATRIX, rep=REPLICATE_PREFIXES, split=SPLITS),
-        expand(ACCURACY_CSV, split=SPLITS),
-        expand(ACCURACY_SD_CSV, split=SPLITS),
-        expand(HEATMAP_PNG, split=SPLITS),
-        expand(LEARNED_CSV, split=SPLITS),
-        expand(LEARNED_HEATMAP_PNG, split=SPLITS),
-        LOSS_PNG,
-        HEALTH_CSV,
-        STUDY_TXT,
-        STUDY_PNG,
+        [point_outputs(point) for point in POINTS],
+        (
+            [SWEEP_CSV, SWEEP_HEATMAPS_PNG, expand(SWEEP_SUMMARY_PNG, key=list(SWEEP))]
+            if SWEEP
+            else []
+        ),

@@ -184,3 +184,22 @@ def test_new_training_parameter_resubmits_only_affected_jobs_and_retries_a_lost_
     assert time_limits == ["02:20:00"] * 8 + ["04:40:00"]  # the second attempt gets twice the time
     losses = (workdir / "results" / "models" / "loss_5.tsv").read_text().splitlines()
     assert len(losses) == 1 + 3  # header and three epochs
+
+
+def test_a_two_point_sweep_submits_shared_data_jobs_and_a_model_job_per_point_and_model(cluster, tmp_path, capsys):
+    """The two learning rates share the data jobs and train their 18 models as 18 group jobs,
+    which the scheduler runs side by side as slots allow."""
+    sweep = ("--config", "sweep={train.lr: [0.02, 0.05]}", "train={epochs: 3}")
+    result = snakemake(tmp_path, *CLUSTER_FLAGS, *sweep, extra_env=cluster.env)
+    jobs = submitted_jobs(cluster, result.stdout + result.stderr)
+    report_count(capsys, "2-point sweep on the cluster", jobs)
+    assert by_comment(jobs) == {
+        "rule_source_images": 1,
+        "rule_mosaics": 1,
+        "rule_datasets": 1,
+        MODEL_GROUP: 18,
+        "rule_report": 2,
+    }
+    assert all(job["JobState"] == "COMPLETED" for job in jobs.values())
+    tidy = (tmp_path / "results" / "sweep" / "accuracy.csv").read_text().splitlines()
+    assert len(tidy) == 1 + 2 * 90

@@ -1,3 +1,4 @@
+import functools
 import math
 import sys
 from pathlib import Path
@@ -10,6 +11,18 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from mosaicfocus.configcheck import config_problems, source_problems, validate_config
 from mosaicfocus.errors import MosaicFocusError
 from mosaicfocus.hostcheck import cuda_problem, host_has_gpu
+from mosaicfocus.runs import (
+    POINT_PATTERN,
+    RUN_PATTERN,
+    apply_point,
+    grid,
+    point_prefix,
+    point_values,
+    split_run,
+    stage_values,
+    sweep_problems,
+    typed_sweep,
+)
 from mosaicfocus.seeds import derive_seed
 
 
@@ -20,6 +33,13 @@ def check_config():
     problems = validate_config(config, schema)
     if not problems:
         problems = config_problems(config)
+    if not problems:
+        whole_config_problems = lambda point: (
+            validate_config(point, schema) or config_problems(point)
+        )
+        problems = sweep_problems(config, whole_config_problems)
+        if not problems:
+            config["sweep"] = typed_sweep(config, whole_config_problems)
     if not problems:
         try:
             problems = source_problems(config)
@@ -47,31 +67,40 @@ onstart:
 FOCUS_LEVELS = list(range(1, 10))
 DATASETS = list(range(1, 11))
 
-# Two path wildcards that may be empty, so the default run keeps the plain layout:
-#   rep:   "" for replicate 1, "replicates/<r>/" for replicate r >= 2
+# Path wildcards that may be empty, so a run without sweep or replicates keeps the plain layout:
+#   point: "" without a sweep, "sweep/<key>~<value>/..." for a grid point (mosaicfocus.runs)
+#   run:   a point and a replicate: the point, then "" for replicate 1 or "replicates/<r>/"
 #   split: "" for the training-split mosaics, "_heldout" for the test-split ones
-SOURCE_IMAGES = "results/data/source_images{split}.pt"
-MOSAICS = "results/{rep}data/mosaics{split}.pt"
-DATASET = "results/{rep}data/dataset{split}_{dataset}.pt"
-MODEL = "results/{rep}models/model_{focus}.pt"
+# A file's point names only the swept keys that change it (runs.stage_values), so grid
+# points share the source images, mosaics and datasets they have in common.
+SOURCE_IMAGES = "results/{point}data/source_images{split}.pt"
+MOSAICS = "results/{run}data/mosaics{split}.pt"
+DATASET = "results/{run}data/dataset{split}_{dataset}.pt"
+MODEL = "results/{run}models/model_{focus}.pt"
 # What made the weights, their health and a CRC-32 of every tensor (artifacts.save_weights).
-MODEL_RECORD = "results/{rep}models/model_{focus}.json"
-TRAINING_STATE = "results/{rep}models/states/model_{focus}_epoch{epoch}.pt"
-LOSS = "results/{rep}models/loss_{focus}.tsv"
-EVALUATION = "results/{rep}eval{split}/train{focus}_test{dataset}.json"
-REPLICATE_MATRIX = "results/{rep}eval{split}/accuracy.csv"
-ACCURACY_CSV = "results/accuracy{split}.csv"
-ACCURACY_SD_CSV = "results/accuracy{split}_sd.csv"
-HEATMAP_PNG = "results/plots/accuracy{split}_heatmap.png"
-LOSS_PNG = "results/plots/training_loss.png"
+MODEL_RECORD = "results/{run}models/model_{focus}.json"
+TRAINING_STATE = "results/{run}models/states/model_{focus}_epoch{epoch}.pt"
+LOSS = "results/{run}models/loss_{focus}.tsv"
+EVALUATION = "results/{run}eval{split}/train{focus}_test{dataset}.json"
+REPLICATE_MATRIX = "results/{run}eval{split}/accuracy.csv"
+ACCURACY_CSV = "results/{point}accuracy{split}.csv"
+ACCURACY_SD_CSV = "results/{point}accuracy{split}_sd.csv"
+HEATMAP_PNG = "results/{point}plots/accuracy{split}_heatmap.png"
+LOSS_PNG = "results/{point}plots/training_loss.png"
 # The same means over the replicates whose model learned (health.py's rule), per row.
-LEARNED_CSV = "results/accuracy{split}_learned.csv"
-LEARNED_SD_CSV = "results/accuracy{split}_learned_sd.csv"
-LEARNED_HEATMAP_PNG = "results/plots/accuracy{split}_learned_heatmap.png"
-HEALTH_CSV = "results/training_health.csv"
-STUDY_TXT = "results/study_comparison.txt"
-STUDY_PNG = "results/plots/study_difference.png"
+LEARNED_CSV = "results/{point}accuracy{split}_learned.csv"
+LEARNED_SD_CSV = "results/{point}accuracy{split}_learned_sd.csv"
+LEARNED_HEATMAP_PNG = "results/{point}plots/accuracy{split}_learned_heatmap.png"
+HEALTH_CSV = "results/{point}training_health.csv"
+STUDY_TXT = "results/{point}study_comparison.txt"
+STUDY_PNG = "results/{point}plots/study_difference.png"
+# Across the grid of a sweep.
+SWEEP_CSV = "results/sweep/accuracy.csv"
+SWEEP_HEATMAPS_PNG = "results/sweep/plots/accuracy_heatmaps.png"
+SWEEP_SUMMARY_PNG = "results/sweep/plots/summary_{key}.png"
 
+SWEEP = config["sweep"]
+POINTS = [point_prefix(values) for values in grid(SWEEP)]  # [""] without a sweep
 REPLICATES = list(range(1, config["replicates"] + 1))
 SPLITS = [""] + (["_heldout"] if config["heldout"]["enabled"] else [])
 
@@ -80,27 +109,55 @@ def replicate_prefix(replicate):
     return "" if replicate == 1 else f"replicates/{replicate}/"
 
 
-REPLICATE_PREFIXES = [replicate_prefix(r) for r in REPLICATES]
+def point_runs(point):
+    """The runs of one grid point: its replicates."""
+    return [point + replicate_prefix(r) for r in REPLICATES]
 
 
-def replicate_number(prefix):
-    return 1 if prefix == "" else int(prefix.split("/")[1])
+def replicate_number(run):
+    replicate = split_run(run)[1]
+    return 1 if replicate == "" else int(replicate.split("/")[1])
 
 
-def replicate_seed(prefix):
-    """Replicate 1 keeps the base seed (the single-run results stay as they are)."""
-    replicate = replicate_number(prefix)
-    if replicate == 1:
-        return config["seed"]
-    return derive_seed(config["seed"], "replicate", replicate)
+@functools.cache
+def point_config(point):
+    """The configuration of one grid point: config with the point's values set."""
+    return apply_point(config, point_values(point, SWEEP))
+
+
+def run_config(run):
+    return point_config(split_run(run)[0])
+
+
+def stage_point(point, stage):
+    """The folder of the files of ``stage`` that a point shares with every point that
+    agrees with it on the keys changing that stage."""
+    values = stage_values(
+        point_values(point, SWEEP), stage, point_config(point)["data"]["source"]
+    )
+    return point_prefix(values)
+
+
+def stage_run(run, stage):
+    point, replicate = split_run(run)
+    return stage_point(point, stage) + replicate
+
+
+def replicate_seed(run):
+    """Replicate 1 keeps the point's seed (the single-run results stay as they are)."""
+    seed = run_config(run)["seed"]
+    replicate = replicate_number(run)
+    return seed if replicate == 1 else derive_seed(seed, "replicate", replicate)
 
 
 wildcard_constraints:
     focus=r"[1-9]",
     dataset=r"[1-9]|10",
-    rep=r"(replicates/[0-9]+/)?",
+    point=POINT_PATTERN,
+    run=RUN_PATTERN,
     split=r"(_heldout)?",
     epoch=r"[1-9][0-9]*",
+    key=r"[a-z_.]+",
 
 
 def uses_gpu():
@@ -117,12 +174,13 @@ def retry_runtime(minutes):
 
 def source_params(wildcards):
     """Only what changes the source images: the seed matters to synthetic data alone."""
-    data = config["data"]
+    cfg = point_config(wildcards.point)
+    data = cfg["data"]
     split = "test" if wildcards.split else "train"
     if data["source"] == "synthetic":
         params = {
             "source": "synthetic",
-            "seed": config["seed"],
+            "seed": cfg["seed"],
             "per_class": data["synthetic_per_class"],
         }
     else:
@@ -135,28 +193,41 @@ def source_params(wildcards):
     return params
 
 
+def mosaic_inputs(wildcards):
+    point = stage_point(split_run(wildcards.run)[0], "source")
+    return SOURCE_IMAGES.format(point=point, split=wildcards.split)
+
+
 def mosaic_params(wildcards):
-    seed = replicate_seed(wildcards.rep)
-    count = config["mosaics"]["count"]
+    cfg = run_config(wildcards.run)
+    seed = replicate_seed(wildcards.run)
+    count = cfg["mosaics"]["count"]
     if wildcards.split:
         seed = derive_seed(seed, "heldout")
-        count = config["heldout"]["count"]
+        count = cfg["heldout"]["count"]
     return {
         "seed": seed,
         "count": count,
-        "foreground_classes": list(config["foreground_classes"]),
-        "background_classes": list(config["background_classes"]),
+        "foreground_classes": list(cfg["foreground_classes"]),
+        "background_classes": list(cfg["background_classes"]),
     }
+
+
+def dataset_inputs(wildcards):
+    return MOSAICS.format(
+        run=stage_run(wildcards.run, "mosaics"), split=wildcards.split
+    )
 
 
 def weighting_params(wildcards):
     """Linear weights need nothing more; Dirichlet draws need alpha and their own seed."""
-    if config["weighting"] == "linear":
+    cfg = run_config(wildcards.run)
+    if cfg["weighting"] == "linear":
         return {"weighting": "linear"}
-    seed = replicate_seed(wildcards.rep)
+    seed = replicate_seed(wildcards.run)
     return {
         "weighting": "dirichlet",
-        "alpha": config["dirichlet_alpha"],
+        "alpha": cfg["dirichlet_alpha"],
         "seed": (
             derive_seed(seed, "weights")
             if not wildcards.split
@@ -167,14 +238,15 @@ def weighting_params(wildcards):
 
 def model_seed(wildcards):
     """The seed of one model's training (its first attempt; train.restarts derive further ones)."""
-    return derive_seed(replicate_seed(wildcards.rep), "train", int(wildcards.focus))
+    return derive_seed(replicate_seed(wildcards.run), "train", int(wildcards.focus))
 
 
 def train_settings(wildcards):
     """What a model's weights depend on besides its seed, its data and its epochs."""
+    cfg = run_config(wildcards.run)
     return {
-        "outputs": config["model"]["outputs"],
-        **{k: config["train"][k] for k in ("lr", "momentum", "batch_size", "restarts")},
+        "outputs": cfg["model"]["outputs"],
+        **{k: cfg["train"][k] for k in ("lr", "momentum", "batch_size", "restarts")},
     }
 
 
@@ -186,52 +258,98 @@ def training_schedule(wildcards):
 
 def model_provenance(wildcards):
     """What the weights' record says produced the run (the same for its nine models)."""
-    return {"seed": replicate_seed(wildcards.rep), "epochs": config["train"]["epochs"]}
+    return {
+        "seed": replicate_seed(wildcards.run),
+        "epochs": run_config(wildcards.run)["train"]["epochs"],
+    }
 
 
-def stage_ends():
+def stage_ends(train):
     """Epochs after which a training job saves its state and the next job goes on.
 
     A model's training is split into jobs of train.epochs_per_job epochs so that
     nine models pack evenly onto few cores; resuming is bit for bit, so the split
     never changes a result.
     """
-    per_job, epochs = config["train"]["epochs_per_job"], config["train"]["epochs"]
-    return list(range(per_job, epochs, per_job))
+    return list(
+        range(train["epochs_per_job"], train["epochs"], train["epochs_per_job"])
+    )
 
 
 def training_inputs(wildcards):
     """The model's dataset and, past the first job, the state its training resumes from."""
+    train = run_config(wildcards.run)["train"]
     first, until = training_epochs(wildcards)
-    if "epoch" in wildcards.keys() and until not in stage_ends():
+    if "epoch" in wildcards.keys() and until not in stage_ends(train):
         raise WorkflowError(
-            f"No training job ends at epoch {until}: with train.epochs={config['train']['epochs']} "
-            f"and train.epochs_per_job={config['train']['epochs_per_job']} they end at "
-            f"{stage_ends() + [config['train']['epochs']]}."
+            f"No training job ends at epoch {until}: with train.epochs={train['epochs']} "
+            f"and train.epochs_per_job={train['epochs_per_job']} they end at "
+            f"{stage_ends(train) + [train['epochs']]}."
         )
     inputs = {
-        "dataset": DATASET.format(rep=wildcards.rep, split="", dataset=wildcards.focus)
+        "dataset": DATASET.format(
+            run=stage_run(wildcards.run, "datasets"),
+            split="",
+            dataset=wildcards.focus,
+        )
     }
     if first > 1:
         inputs["resume"] = TRAINING_STATE.format(
-            rep=wildcards.rep, focus=wildcards.focus, epoch=first - 1
+            run=wildcards.run, focus=wildcards.focus, epoch=first - 1
         )
     return inputs
 
 
 def training_epochs(wildcards):
     """(first, last) epoch of the training job with these wildcards."""
-    last = (
-        int(wildcards.epoch)
-        if "epoch" in wildcards.keys()
-        else config["train"]["epochs"]
-    )
-    first = max([end for end in stage_ends() if end < last], default=0) + 1
+    train = run_config(wildcards.run)["train"]
+    last = int(wildcards.epoch) if "epoch" in wildcards.keys() else train["epochs"]
+    first = max([end for end in stage_ends(train) if end < last], default=0) + 1
     return first, last
 
 
 def training_runtime(wildcards, attempt):
     """A model's 120 minutes, shared among its training jobs by epochs (see retry_runtime)."""
     first, last = training_epochs(wildcards)
-    share = (last - first + 1) / config["train"]["epochs"]
+    share = (last - first + 1) / run_config(wildcards.run)["train"]["epochs"]
     return retry_runtime(max(10, math.ceil(120 * share)))(wildcards, attempt)
+
+
+def evaluation_datasets(wildcards):
+    return expand(
+        DATASET,
+        run=stage_run(wildcards.run, "datasets"),
+        split=wildcards.split,
+        dataset=DATASETS,
+    )
+
+
+def report_inputs(wildcards):
+    """Every run of the point: in the order replicate, split, trained on, tested on."""
+    runs = point_runs(wildcards.point)
+    return {
+        "evaluations": expand(
+            EVALUATION, run=runs, split=SPLITS, focus=FOCUS_LEVELS, dataset=DATASETS
+        ),
+        "losses": expand(LOSS, run=runs, focus=FOCUS_LEVELS),
+        "records": expand(MODEL_RECORD, run=runs, focus=FOCUS_LEVELS),
+    }
+
+
+def point_outputs(point):
+    """What rule all asks of one grid point."""
+    return [
+        *expand(REPLICATE_MATRIX, run=point_runs(point), split=SPLITS),
+        *expand(
+            [
+                ACCURACY_CSV,
+                ACCURACY_SD_CSV,
+                HEATMAP_PNG,
+                LEARNED_CSV,
+                LEARNED_HEATMAP_PNG,
+            ],
+            point=point,
+            split=SPLITS,
+        ),
+        *expand([LOSS_PNG, HEALTH_CSV, STUDY_TXT, STUDY_PNG], point=point),
+    ]

@@ -2,9 +2,9 @@ rule source_images:
     output:
         SOURCE_IMAGES,
     log:
-        "results/logs/source_images{split}.log",
+        "results/{point}logs/source_images{split}.log",
     benchmark:
-        "results/benchmarks/source_images{split}.tsv"
+        "results/{point}benchmarks/source_images{split}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -19,13 +19,13 @@ rule source_images:
 
 rule mosaics:
     input:
-        SOURCE_IMAGES,
+        mosaic_inputs,
     output:
         MOSAICS,
     log:
-        "results/{rep}logs/mosaics{split}.log",
+        "results/{run}logs/mosaics{split}.log",
     benchmark:
-        "results/{rep}benchmarks/mosaics{split}.tsv"
+        "results/{run}benchmarks/mosaics{split}.tsv"
     conda:
         "../../envs/torch.yaml"
     resources:
@@ -39,13 +39,13 @@ rule mosaics:
 
 rule datasets:
     input:
-        MOSAICS,
+        dataset_inputs,
     output:
         expand(DATASET, dataset=DATASETS, allow_missing=True),
     log:
-        "results/{rep}logs/datasets{split}.log",
+        "results/{run}logs/datasets{split}.log",
     benchmark:
-        "results/{rep}benchmarks/datasets{split}.tsv"
+        "results/{run}benchmarks/datasets{split}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 2

@@ -2,13 +2,13 @@ rule evaluate:
     input:
         model=MODEL,
         record=MODEL_RECORD,
-        datasets=expand(DATASET, dataset=DATASETS, allow_missing=True),
+        datasets=evaluation_datasets,
     output:
         expand(EVALUATION, dataset=DATASETS, allow_missing=True),
     log:
-        "results/{rep}logs/evaluate{split}_{focus}.log",
+        "results/{run}logs/evaluate{split}_{focus}.log",
     benchmark:
-        "results/{rep}benchmarks/evaluate{split}_{focus}.tsv"
+        "results/{run}benchmarks/evaluate{split}_{focus}.tsv"
     # On a cluster, training and the ten evaluations of its model are one job.
     group:
         "model"

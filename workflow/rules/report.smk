@@ -1,49 +1,44 @@
 rule report:
     input:
         # In this order: replicate, split, trained on, tested on (scripts/report.py relies on it).
-        evaluations=expand(
-            EVALUATION,
-            rep=REPLICATE_PREFIXES,
-            split=SPLITS,
-            focus=FOCUS_LEVELS,
-            dataset=DATASETS,
-        ),
-        losses=expand(LOSS, rep=REPLICATE_PREFIXES, focus=FOCUS_LEVELS),
-        records=expand(MODEL_RECORD, rep=REPLICATE_PREFIXES, focus=FOCUS_LEVELS),
+        unpack(report_inputs),
     output:
         replicate_matrices=expand(
-            REPLICATE_MATRIX, rep=REPLICATE_PREFIXES, split=SPLITS
+            REPLICATE_MATRIX.replace("{run}", "{point}{rep}"),
+            rep=[replicate_prefix(r) for r in REPLICATES],
+            split=SPLITS,
+            allow_missing=True,
         ),
         csv=report(
-            expand(ACCURACY_CSV, split=SPLITS),
+            expand(ACCURACY_CSV, split=SPLITS, allow_missing=True),
             caption="../report/accuracy_csv.rst",
             category="Accuracy",
         ),
         sd_csv=report(
-            expand(ACCURACY_SD_CSV, split=SPLITS),
+            expand(ACCURACY_SD_CSV, split=SPLITS, allow_missing=True),
             caption="../report/accuracy_sd_csv.rst",
             category="Accuracy",
         ),
         learned_csv=report(
-            expand(LEARNED_CSV, split=SPLITS),
+            expand(LEARNED_CSV, split=SPLITS, allow_missing=True),
             caption="../report/accuracy_learned_csv.rst",
             category="Accuracy",
         ),
-        learned_sd_csv=expand(LEARNED_SD_CSV, split=SPLITS),
+        learned_sd_csv=expand(LEARNED_SD_CSV, split=SPLITS, allow_missing=True),
         heatmap=report(
-            expand(HEATMAP_PNG, split=SPLITS),
+            expand(HEATMAP_PNG, split=SPLITS, allow_missing=True),
             caption="../report/heatmap.rst",
             category="Accuracy",
         ),
         learned_heatmap=report(
-            expand(LEARNED_HEATMAP_PNG, split=SPLITS),
+            expand(LEARNED_HEATMAP_PNG, split=SPLITS, allow_missing=True),
             caption="../report/heatmap_learned.rst",
             category="Accuracy",
         ),
         health=report(HEALTH_CSV, caption="../report/health.rst", category="Training"),
         losses=report(LOSS_PNG, caption="../report/losses.rst", category="Training"),
     log:
-        "results/logs/report.log",
+        "results/{point}logs/report.log",
     conda:
         "../../envs/report.yaml"
     resources:
@@ -59,20 +54,21 @@ rule report:
 # A few seconds of pandas on small CSVs: not worth a cluster job.
 localrules:
     study,
+    sweep,
 
 
 rule study:
     input:
-        csv=ACCURACY_CSV.format(split=""),
-        sd_csv=ACCURACY_SD_CSV.format(split=""),
-        learned_csv=LEARNED_CSV.format(split=""),
-        learned_sd_csv=LEARNED_SD_CSV.format(split=""),
+        csv=ACCURACY_CSV.replace("{split}", ""),
+        sd_csv=ACCURACY_SD_CSV.replace("{split}", ""),
+        learned_csv=LEARNED_CSV.replace("{split}", ""),
+        learned_sd_csv=LEARNED_SD_CSV.replace("{split}", ""),
         health=HEALTH_CSV,
     output:
         text=report(STUDY_TXT, caption="../report/study.rst", category="The study"),
         heatmap=report(STUDY_PNG, caption="../report/study.rst", category="The study"),
     log:
-        "results/logs/study.log",
+        "results/{point}logs/study.log",
     conda:
         "../../envs/report.yaml"
     resources:
@@ -80,3 +76,33 @@ rule study:
         runtime=retry_runtime(10),
     script:
         "../scripts/study.py"
+
+
+rule sweep:
+    input:
+        matrices=expand(
+            REPLICATE_MATRIX,
+            run=[run for p in POINTS for run in point_runs(p)],
+            split="",
+        ),
+        health=expand(HEALTH_CSV, point=POINTS),
+    output:
+        csv=report(SWEEP_CSV, caption="../report/sweep.rst", category="Sweep"),
+        heatmaps=report(
+            SWEEP_HEATMAPS_PNG, caption="../report/sweep.rst", category="Sweep"
+        ),
+        summaries=report(
+            expand(SWEEP_SUMMARY_PNG, key=list(SWEEP)),
+            caption="../report/sweep_summary.rst",
+            category="Sweep",
+        ),
+    log:
+        "results/sweep/logs/sweep.log",
+    conda:
+        "../../envs/report.yaml"
+    params:
+        sweep=SWEEP,
+        points=POINTS,
+        replicates=REPLICATES,
+    script:
+        "../scripts/sweep.py"

@@ -6,9 +6,9 @@ rule train:
         record=MODEL_RECORD,
         loss=LOSS,
     log:
-        "results/{rep}logs/train_{focus}.log",
+        "results/{run}logs/train_{focus}.log",
     benchmark:
-        "results/{rep}benchmarks/train_{focus}.tsv"
+        "results/{run}benchmarks/train_{focus}.tsv"
     # On a cluster, training and the ten evaluations of its model are one job.
     group:
         "model"
@@ -37,9 +37,9 @@ use rule train as train_stage with:
     output:
         state=TRAINING_STATE,
     log:
-        "results/{rep}logs/train_{focus}_epoch{epoch}.log",
+        "results/{run}logs/train_{focus}_epoch{epoch}.log",
     benchmark:
-        "results/{rep}benchmarks/train_{focus}_epoch{epoch}.tsv"
+        "results/{run}benchmarks/train_{focus}_epoch{epoch}.tsv"
     # Every model's early epochs before any model's last ones: the jobs then pack
     # evenly onto the cores, instead of one model's last job running alone at the end.
     priority: 1
