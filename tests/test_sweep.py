@@ -201,3 +201,13 @@ def test_adding_a_value_runs_only_the_new_point_and_removing_one_deletes_nothing
     removed = snakemake(tiny_sweep, "-n", "--config", "sweep={train.lr: [0.05]}", "train={epochs: 3}")
     assert planned_jobs(removed.stdout + removed.stderr) == {"sweep": 1, "all": 1}
     assert (tiny_sweep / "results" / "sweep" / "train.lr~0.02" / "accuracy.csv").is_file()
+
+
+@pytest.mark.slow
+def test_the_html_report_holds_every_point_and_the_grid(tiny_sweep):
+    report = tiny_sweep / "report.html"
+    result = snakemake(tiny_sweep, "--report", str(report), *LR_SWEEP)
+    assert result.returncode == 0
+    html = report.read_text(errors="replace")
+    for text in ("accuracy_heatmaps.png", "summary_train.lr.png", "train.lr~0.02", "train.lr~0.05", "tidy"):
+        assert text in html, text

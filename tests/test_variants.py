@@ -131,6 +131,10 @@ def test_html_report_holds_the_plots_and_captions(variant_run):
         "accuracy_sd.csv",
         "held-out mosaics",
         "Standard deviation of the accuracy",
+        "training_health.csv",
+        "accuracy_learned_heatmap.png",
+        "study_difference.png",
+        "Training health of every model",
     ):
         assert text in html, text
 
