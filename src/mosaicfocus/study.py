@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .report import pyplot
+from .report import learned_mask, pyplot
 
 PUBLISHED_CSV = Path(__file__).with_name("published_accuracy.csv")
 MIN_REPLICATES = 3  # below this a sample sd says too little for a 2-sd test
@@ -240,9 +240,9 @@ def verdict(
     health: pd.DataFrame,
 ) -> Verdict:
     """Compare both means with the study; ``health`` is results/training_health.csv."""
-    n = int(health["replicate"].nunique())
-    levels = list(learned_mean.index)
-    n_learned = (health["status"] == "learned").groupby(health["trained_on"]).sum().reindex(levels, fill_value=0)
+    replicates = sorted(health["replicate"].unique())
+    n = len(replicates)
+    n_learned = learned_mask(health, replicates).sum(axis=1)
     # A row's sd means little below MIN_REPLICATES learned models: no 2-sd test there.
     sd_for_test = learned_sd.where(np.broadcast_to((n_learned >= MIN_REPLICATES).to_numpy()[:, None], sd.shape))
     return Verdict(
@@ -256,11 +256,15 @@ def verdict(
 def read_verdict(folder: str | Path) -> Verdict:
     """``verdict`` of a results folder (accuracy*.csv and training_health.csv)."""
     folder = Path(folder)
-    frames = []
-    for name in ("accuracy.csv", "accuracy_sd.csv", "accuracy_learned.csv", "accuracy_learned_sd.csv"):
-        if not (folder / name).is_file():
-            raise FileNotFoundError(f"{folder / name}: no such matrix; run the workflow there first.")
-        frames.append(pd.read_csv(folder / name, index_col="trained_on"))
-    if not (folder / "training_health.csv").is_file():
-        raise FileNotFoundError(f"{folder / 'training_health.csv'}: missing; run the workflow there first.")
-    return verdict(*frames, pd.read_csv(folder / "training_health.csv"))
+    names = ("accuracy.csv", "accuracy_sd.csv", "accuracy_learned.csv", "accuracy_learned_sd.csv")
+    return read_verdict_files(*(folder / name for name in names), folder / "training_health.csv")
+
+
+def read_verdict_files(mean, sd, learned_mean, learned_sd, health) -> Verdict:
+    """``verdict`` of the four matrix CSVs and the health table, by path."""
+    paths = (mean, sd, learned_mean, learned_sd, health)
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing; run the workflow there first.")
+    frames = [pd.read_csv(path, index_col="trained_on") for path in paths[:4]]
+    return verdict(*frames, pd.read_csv(health))

@@ -3,19 +3,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
-import pandas as pd
-
 from mosaicfocus.files import atomic_path, write_text_atomic
 from mosaicfocus.joblog import job_log
-from mosaicfocus.study import plot_study_difference, verdict
+from mosaicfocus.study import plot_study_difference, read_verdict_files
 
 inputs, outputs = snakemake.input, snakemake.output
 with job_log(snakemake.log[0], "study") as log:
-    frames = [
-        pd.read_csv(path, index_col="trained_on")
-        for path in (inputs.csv, inputs.sd_csv, inputs.learned_csv, inputs.learned_sd_csv)
-    ]
-    result = verdict(*frames, pd.read_csv(inputs.health))
+    result = read_verdict_files(inputs.csv, inputs.sd_csv, inputs.learned_csv, inputs.learned_sd_csv, inputs.health)
     write_text_atomic(outputs.text, result.text() + "\n")
     log(result.text())
     with atomic_path(outputs.heatmap) as tmp:
