@@ -42,7 +42,7 @@ from mosaicfocus.datasets import FOCUS_LEVELS, focus_dataset, foregrounds  # noq
 from mosaicfocus.devices import set_threads  # noqa: E402
 from mosaicfocus.evaluation import accuracy, predict  # noqa: E402
 from mosaicfocus.model import Module2  # noqa: E402
-from mosaicfocus.mosaics import draw_mosaics, gather_tiles  # noqa: E402
+from mosaicfocus.mosaics import draw_mosaics  # noqa: E402
 from mosaicfocus.training import TrainConfig, train_model  # noqa: E402
 
 DEFAULT_CIFAR = Path(__file__).resolve().parents[1] / "data" / "cifar10"  # where the README extracts it
@@ -178,21 +178,21 @@ def bench_data_stage(images: torch.Tensor, labels: torch.Tensor, origin: str, sc
     set_threads(2)
     start = time.perf_counter()
     drawn = draw_mosaics(labels, FOREGROUND, BACKGROUND, 20_000, seed=2024)
-    tiles = gather_tiles(images, drawn["source_index"])
-    save_artifact(scratch / "mosaics.pt", "mosaics", {"tiles": tiles, **drawn})
+    save_artifact(scratch / "source_images.pt", "source", {"images": images, "labels": labels})
+    save_artifact(scratch / "mosaics.pt", "mosaics", drawn)
     mosaics_s = time.perf_counter() - start
     start = time.perf_counter()
+    source, _ = load_artifact(scratch / "source_images.pt", "source")
     loaded, _ = load_artifact(scratch / "mosaics.pt", "mosaics")
-    tiles, position = loaded["tiles"], loaded["foreground_position"]
-    half = tiles.shape[0] // 2
+    images, index, position = source["images"], loaded["source_index"], loaded["foreground_position"]
+    half = index.shape[0] // 2
     for level in FOCUS_LEVELS:
-        save_artifact(
-            scratch / f"dataset_{level}.pt", "dataset", {"images": focus_dataset(tiles[:half], position[:half], level)}
-        )
-    save_artifact(scratch / "dataset_10.pt", "dataset", {"images": foregrounds(tiles[half:], position[half:])})
+        blended = focus_dataset(images, index[:half], position[:half], level)
+        save_artifact(scratch / f"dataset_{level}.pt", "dataset", {"images": blended})
+    save_artifact(scratch / "dataset_10.pt", "dataset", {"images": foregrounds(images, index[half:], position[half:])})
     datasets_s = time.perf_counter() - start
     total = mosaics_s + datasets_s
-    say(f"  mosaics (draw, gather, save): {mosaics_s:.1f} s; ten datasets (load, blend, save): {datasets_s:.1f} s")
+    say(f"  mosaics (draw, save): {mosaics_s:.1f} s; ten datasets (load, gather and blend, save): {datasets_s:.1f} s")
     say(f"  together: {total:.1f} s (target <= 15 s)")
 
 
@@ -251,13 +251,12 @@ def workflow_experiment(images, labels, count: int, epochs: int, seed: int) -> d
     """
     set_threads(2)
     drawn = draw_mosaics(labels, FOREGROUND, BACKGROUND, count, seed)
-    tiles = gather_tiles(images, drawn["source_index"])
     half = count // 2
-    position, label = drawn["foreground_position"], drawn["label"]
+    index, position, label = drawn["source_index"], drawn["foreground_position"], drawn["label"]
     _DATASETS.clear()
     for level in FOCUS_LEVELS:
-        _DATASETS[level] = (focus_dataset(tiles[:half], position[:half], level), label[:half])
-    _DATASETS[10] = (foregrounds(tiles[half:], position[half:]), label[half:])
+        _DATASETS[level] = (focus_dataset(images, index[:half], position[:half], level), label[:half])
+    _DATASETS[10] = (foregrounds(images, index[half:], position[half:]), label[half:])
     # 1-thread children: they never enter the parent's OpenMP team, so forking is safe.
     with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
         training = {pool.submit(workflow_train_job, focus, epochs, seed): focus for focus in FOCUS_LEVELS}

@@ -14,7 +14,7 @@ import notebook_baseline  # noqa: E402
 
 from mosaicfocus.data import make_synthetic  # noqa: E402
 from mosaicfocus.datasets import FOCUS_LEVELS, focus_dataset, foregrounds  # noqa: E402
-from mosaicfocus.mosaics import draw_mosaics, gather_tiles  # noqa: E402
+from mosaicfocus.mosaics import draw_mosaics  # noqa: E402
 
 
 def _tiny_source():
@@ -25,8 +25,7 @@ def _tiny_source():
 def test_baseline_blends_the_datasets_the_workflow_makes():
     images, labels = _tiny_source()
     drawn = draw_mosaics(labels, benchmark.FOREGROUND, benchmark.BACKGROUND, 16, seed=3)
-    tiles = gather_tiles(images, drawn["source_index"])
-    position = drawn["foreground_position"]
+    index, position = drawn["source_index"], drawn["foreground_position"]
     images_hwc = images.permute(0, 2, 3, 1).numpy()
     # The baseline's per-image loops, fed the same mosaics.
     mosaics = [
@@ -34,12 +33,12 @@ def test_baseline_blends_the_datasets_the_workflow_makes():
     ]
     positions = position.tolist()
     for level in FOCUS_LEVELS:
-        ours = focus_dataset(tiles, position, level)
+        ours = focus_dataset(images, index, position, level)
         theirs = notebook_baseline.focus_dataset(mosaics, positions, level)
         assert ours.dtype == torch.float32 and theirs.dtype == torch.float64
         assert torch.allclose(ours.double(), theirs, rtol=0, atol=1e-6), level
     theirs_fg = torch.stack([tiles_[p] for tiles_, p in zip(mosaics, positions)])
-    assert torch.allclose(foregrounds(tiles, position).double(), theirs_fg, rtol=0, atol=1e-7)
+    assert torch.allclose(foregrounds(images, index, position).double(), theirs_fg, rtol=0, atol=1e-7)
 
 
 def test_both_sides_fill_the_whole_matrix_on_a_tiny_workload():

@@ -20,7 +20,7 @@ from mosaicfocus.mosaics import draw_mosaics, gather_tiles
 def mosaics():
     images, labels, _ = make_synthetic(30, seed=11)
     drawn = draw_mosaics(labels, [0, 1, 2], list(range(3, 10)), 120, seed=4)
-    return gather_tiles(images, drawn["source_index"]), drawn["foreground_position"]
+    return images, drawn["source_index"], drawn["foreground_position"]
 
 
 @pytest.mark.parametrize("level", FOCUS_LEVELS)
@@ -47,25 +47,37 @@ def test_normalize_matches_totensor_then_normalize():
     assert torch.allclose(values, reference, atol=1e-6)
 
 
+def test_normalize_gives_the_bits_of_the_float64_arithmetic():
+    every_value = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16)
+    assert torch.equal(normalize(every_value), (every_value.double() / 127.5 - 1.0).float())
+
+
+def test_foregrounds_are_independent_of_chunking(mosaics):
+    images, index, position = mosaics
+    assert torch.equal(foregrounds(images, index, position, chunk=7), foregrounds(images, index, position))
+
+
 def test_dataset_9_is_the_foreground_tile_exactly(mosaics):
-    tiles, position = mosaics
-    nine = focus_dataset(tiles, position, 9)
+    images, index, position = mosaics
+    tiles = gather_tiles(images, index)
+    nine = focus_dataset(images, index, position, 9)
     rows = torch.arange(tiles.shape[0])
     assert torch.equal(nine, normalize(tiles[rows, position]))
-    assert torch.equal(nine, foregrounds(tiles, position))
+    assert torch.equal(nine, foregrounds(images, index, position))
 
 
 def test_dataset_1_is_the_mean_of_the_tiles(mosaics):
-    tiles, position = mosaics
-    one = focus_dataset(tiles, position, 1)
-    mean = normalize(tiles).to(torch.float64).mean(dim=1)
+    images, index, position = mosaics
+    one = focus_dataset(images, index, position, 1)
+    mean = normalize(gather_tiles(images, index)).to(torch.float64).mean(dim=1)
     assert torch.allclose(one.to(torch.float64), mean, atol=1e-6)
 
 
 def test_intermediate_level_is_the_weighted_sum(mosaics):
-    tiles, position = mosaics
+    images, index, position = mosaics
+    tiles = gather_tiles(images, index)
     level = 4
-    out = focus_dataset(tiles, position, level)
+    out = focus_dataset(images, index, position, level)
     x = normalize(tiles).to(torch.float64)
     w_fg, w_bg = (float(w) for w in focus_weights(level))
     rows = torch.arange(tiles.shape[0])
@@ -76,9 +88,18 @@ def test_intermediate_level_is_the_weighted_sum(mosaics):
 
 
 def test_blend_is_independent_of_chunking(mosaics):
-    tiles, position = mosaics
+    images, index, position = mosaics
     weights = linear_tile_weights(6, position)
-    assert torch.equal(blend(tiles, weights, chunk=7), blend(tiles, weights, chunk=4096))
+    assert torch.equal(blend(images, index, weights, chunk=7), blend(images, index, weights, chunk=4096))
+
+
+def test_exact_blend_is_independent_of_chunking(mosaics):
+    from mosaicfocus.fast import blend_exact
+
+    images, index, position = mosaics
+    assert torch.equal(
+        blend_exact(images, index, position, 24, 6, chunk=7), blend_exact(images, index, position, 24, 6, chunk=4096)
+    )
 
 
 def test_focus_level_out_of_range_is_refused():

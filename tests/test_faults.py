@@ -240,9 +240,9 @@ def _truncate(path: Path) -> None:
     path.write_bytes(data[: len(data) // 3])
 
 
-def _flip_a_tile(path: Path) -> None:
+def _move_a_tile(path: Path) -> None:
     payload = torch.load(path, weights_only=True)
-    payload["tensors"]["tiles"][5, 0, 0, 0, 0] ^= 1
+    payload["tensors"]["source_index"][5, 0] += 1
     torch.save(payload, path)
 
 
@@ -252,7 +252,7 @@ def _other_model(path: Path) -> None:
 
 CORRUPTIONS = {
     "truncated-mosaics": ("results/data/mosaics.pt", _truncate, "cannot be read as a mosaics file"),
-    "altered-mosaics": ("results/data/mosaics.pt", _flip_a_tile, "tensor 'tiles' fails its CRC-32 check"),
+    "altered-mosaics": ("results/data/mosaics.pt", _move_a_tile, "tensor 'source_index' fails its CRC-32 check"),
     "truncated-dataset": ("results/data/dataset_4.pt", _truncate, "cannot be read as a dataset file"),
     "another-models-weights": ("results/models/model_5.pt", _other_model, "does not match the shape, dtype or CRC-32"),
 }

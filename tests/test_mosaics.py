@@ -86,3 +86,18 @@ def test_draws_with_replacement_from_small_pools():
     drawn = draw_mosaics(labels, [0], [3, 4], 20, seed=0)
     assert drawn["label"].eq(0).all()
     assert drawn["source_index"].shape == (20, 9)
+
+
+def test_mosaics_drawn_from_other_source_images_are_refused(tmp_path, source):
+    from mosaicfocus.artifacts import ArtifactError, save_artifact
+    from mosaicfocus.mosaics import load_mosaics
+
+    images, labels, _ = source
+    drawn = draw_mosaics(labels, FOREGROUND, BACKGROUND, 30, seed=1)
+    save_artifact(tmp_path / "source.pt", "source", {"images": images, "labels": labels}, meta={"params": {"seed": 1}})
+    save_artifact(tmp_path / "mosaics.pt", "mosaics", drawn, meta={"source": {"seed": 1}})
+    loaded_images, mosaics, _ = load_mosaics(tmp_path / "mosaics.pt", tmp_path / "source.pt")
+    assert torch.equal(loaded_images, images) and torch.equal(mosaics["source_index"], drawn["source_index"])
+    save_artifact(tmp_path / "other.pt", "source", {"images": images, "labels": labels}, meta={"params": {"seed": 2}})
+    with pytest.raises(ArtifactError, match="was drawn from other source images than .*other.pt"):
+        load_mosaics(tmp_path / "mosaics.pt", tmp_path / "other.pt")

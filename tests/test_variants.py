@@ -72,10 +72,10 @@ def test_heldout_images_never_appear_in_training(variant_run):
     train_source = load(data / "source_images.pt")["tensors"]["images"].flatten(1)
     heldout = load(data / "mosaics_heldout.pt")
     assert heldout["meta"]["params"]["count"] == 120
-    tiles = heldout["tensors"]["tiles"].flatten(2).flatten(0, 1)
+    test_source = load(data / "source_images_heldout.pt")
+    tiles = test_source["tensors"]["images"].flatten(1)[heldout["tensors"]["source_index"].flatten()]
     seen = {bytes(row.numpy()) for row in train_source}
     assert not any(bytes(tile.numpy()) in seen for tile in tiles)
-    test_source = load(data / "source_images_heldout.pt")
     assert test_source["meta"]["params"]["split"] == "test"
     assert load(data / "dataset_heldout_3.pt")["tensors"]["images"].shape == (60, 3, 32, 32)
 
@@ -85,8 +85,9 @@ def test_dirichlet_datasets_are_noisy_but_keep_dataset_9(variant_run):
 
     data = variant_run / "results" / "data"
     mosaics = load(data / "mosaics.pt")["tensors"]
-    half = mosaics["tiles"].shape[0] // 2
-    tiles, position = mosaics["tiles"][:half], mosaics["foreground_position"][:half]
+    source = load(data / "source_images.pt")["tensors"]["images"]
+    half = mosaics["source_index"].shape[0] // 2
+    index, position = mosaics["source_index"][:half], mosaics["foreground_position"][:half]
     level_3 = load(data / "dataset_3.pt")
     assert level_3["meta"]["weighting"] == {
         "weighting": "dirichlet",
@@ -95,8 +96,8 @@ def test_dirichlet_datasets_are_noisy_but_keep_dataset_9(variant_run):
     }
     images = level_3["tensors"]["images"]
     assert images.min() >= -1 and images.max() <= 1
-    assert (images - focus_dataset(tiles, position, 3)).abs().mean() > 0.05
-    assert torch.equal(load(data / "dataset_9.pt")["tensors"]["images"], foregrounds(tiles, position))
+    assert (images - focus_dataset(source, index, position, 3)).abs().mean() > 0.05
+    assert torch.equal(load(data / "dataset_9.pt")["tensors"]["images"], foregrounds(source, index, position))
     # The weighting is part of what produced every score, so linear and Dirichlet runs hash apart.
     record = json.loads((variant_run / "results" / "eval" / "train3_test3.json").read_text())
     assert record["weighting"] == level_3["meta"]["weighting"]

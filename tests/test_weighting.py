@@ -60,12 +60,16 @@ def test_weighted_dataset_dispatches_on_the_rule_params():
 
     images, labels, _ = make_synthetic(10, seed=1)
     drawn = draw_mosaics(labels, [0, 1, 2], list(range(3, 10)), 40, seed=2)
-    tiles, position = gather_tiles(images, drawn["source_index"]), drawn["foreground_position"]
-    linear = focus_dataset_weighted(tiles, position, 4, {"weighting": "linear"})
-    assert torch.equal(linear, focus_dataset(tiles, position, 4))
+    index, position = drawn["source_index"], drawn["foreground_position"]
+    linear = focus_dataset_weighted(images, index, position, 4, {"weighting": "linear"})
+    assert torch.equal(linear, focus_dataset(images, index, position, 4))
     params = {"weighting": "dirichlet", "alpha": 0.5, "seed": 9}
-    noisy = focus_dataset_weighted(tiles, position, 4, params)
-    assert torch.equal(noisy, blend(tiles, dirichlet_tile_weights(4, position, 0.5, 9)))
+    noisy = focus_dataset_weighted(images, index, position, 4, params)
+    weights = dirichlet_tile_weights(4, position, 0.5, 9)
+    assert torch.equal(noisy, blend(images, index, weights))
+    # The float64 blend of the tiles themselves, written out: the gathered tiles are the mosaic's.
+    tiles = gather_tiles(images, index).to(torch.float64) / 127.5 - 1
+    assert torch.allclose(noisy.double(), torch.einsum("nk,nkchw->nchw", weights, tiles), atol=1e-6)
     assert not torch.allclose(noisy, linear)
     with pytest.raises(ValueError, match="weighting must be one of"):
-        focus_dataset_weighted(tiles, position, 3, {"weighting": "gaussian"})
+        focus_dataset_weighted(images, index, position, 3, {"weighting": "gaussian"})

@@ -89,8 +89,9 @@ def test_a_dead_network_is_restarted_and_the_restarts_are_on_record(tmp_path):
 
 def test_tiny_run_artifacts_have_the_protocol_shapes(tiny_run):
     mosaics = torch.load(tiny_run / "results" / "data" / "mosaics.pt", weights_only=True)
-    assert mosaics["tensors"]["tiles"].shape == (600, 9, 3, 32, 32)
-    assert mosaics["tensors"]["tiles"].dtype == torch.uint8
+    # Indices into the source images, no pixels.
+    assert set(mosaics["tensors"]) == {"source_index", "foreground_position", "label"}
+    assert mosaics["tensors"]["source_index"].shape == (600, 9)
     for j in range(1, 11):
         data = torch.load(tiny_run / "results" / "data" / f"dataset_{j}.pt", weights_only=True)
         assert data["tensors"]["images"].shape == (300, 3, 32, 32)
@@ -266,3 +267,22 @@ def test_rule_scripts_run_the_package_of_their_own_checkout(tmp_path):
     imported = marker.read_text().splitlines()
     assert len(imported) >= 2, imported  # the Snakefile's import and the script's
     assert set(imported) == {str(init)}
+
+
+def test_no_job_holds_more_memory_than_it_declared(tiny_run):
+    """Each job's peak (its log's high-water mark and Snakemake's benchmark sample) against
+    the mem_mb its rule computed (mosaicfocus.resources): a regression in either shows here."""
+    from mosaicfocus.joblog import job_memory
+
+    jobs = {job["job"]: job for job in job_memory(tiny_run / "results")}
+    benchmarked = {"source_images", "mosaics", "datasets"} | {
+        f"{rule}_{focus}" for rule in ("train", "evaluate") for focus in range(1, 10)
+    }
+    assert set(jobs) == benchmarked | {"report", "study"}
+    assert {name for name, job in jobs.items() if job["max_rss_mb"] is not None} == benchmarked
+    over = [
+        job
+        for job in jobs.values()
+        if not 0 < job["peak_mb"] <= job["declared_mb"] or (job["max_rss_mb"] or 0) > job["declared_mb"]
+    ]
+    assert not over, over

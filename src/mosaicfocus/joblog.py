@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import re
+import resource
 import sys
 import time
 import traceback
@@ -12,9 +15,58 @@ from pathlib import Path
 from .errors import MosaicFocusError
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (10^6 bytes, the unit of mem_mb).
+
+    The kernel's high-water mark: exact, where Snakemake's benchmark samples every
+    0.5 s, then every 30 s, and can miss a short peak.
+    """
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6
+
+
+PEAK_LINE = "peak RSS {peak:,.0f} MB of {declared} MB declared (mem_mb)"
+_PEAK_PATTERN = re.compile(r"peak RSS ([\d,]+) MB of (\d+) MB declared")
+
+
+def job_memory(results: str | Path) -> list[dict]:
+    """Every finished job under ``results``: its log's peak RSS and declared mem_mb, and,
+    where the rule has a benchmark file (same folder level, ``benchmarks/<name>.tsv``),
+    Snakemake's sampled ``max_rss`` (MiB there, MB here) and wall seconds.
+
+    Snakemake's sample sums the job's process tree until it is gone, so it also sees
+    the interpreter's exit; the log's figure is the kernel's high-water mark up to
+    the job's last line. A job is inside its memory when both are.
+    """
+    jobs = []
+    for log in sorted(Path(results).rglob("logs/*.log")):
+        found = _PEAK_PATTERN.findall(log.read_text())
+        if not found:
+            continue
+        peak, declared = found[-1]  # a job's log is rewritten on every run: one line
+        job = {
+            "job": str(log.relative_to(results).with_suffix("")).replace("logs/", ""),
+            "peak_mb": int(peak.replace(",", "")),
+            "declared_mb": int(declared),
+            "max_rss_mb": None,
+            "wall_s": None,
+        }
+        benchmark = log.parent.parent / "benchmarks" / (log.stem + ".tsv")
+        if benchmark.exists():
+            with open(benchmark) as handle:
+                row = next(csv.DictReader(handle, delimiter="\t"))
+            job["max_rss_mb"] = round(float(row["max_rss"]) * 2**20 / 1e6) if row["max_rss"] != "NA" else None
+            job["wall_s"] = float(row["s"])
+        jobs.append(job)
+    return jobs
+
+
 @contextmanager
-def job_log(path: str | None, name: str) -> Iterator[Callable[[str], None]]:
+def job_log(path: str | None, name: str, declared_mb: int | None = None) -> Iterator[Callable[[str], None]]:
     """Yield ``log(line)``; on failure write the reason to the log and stderr, then exit 1.
+
+    A finished job logs its wall time and its peak memory beside ``declared_mb``,
+    the memory it asked the scheduler for.
 
     A MosaicFocusError is a problem the user can fix, so it is shown as its
     message alone; anything else keeps its traceback for debugging.
@@ -35,6 +87,7 @@ def job_log(path: str | None, name: str) -> Iterator[Callable[[str], None]]:
     try:
         yield log
         log(f"done in {time.perf_counter() - started:.1f} s")
+        log(PEAK_LINE.format(peak=peak_rss_mb(), declared=declared_mb if declared_mb is not None else "?"))
     except MosaicFocusError as exc:
         log(f"ERROR: {exc}")
         print(f"{name}: ERROR: {exc}", file=sys.stderr, flush=True)

@@ -46,14 +46,15 @@ def dirichlet_tile_weights(level: int, foreground_position: torch.Tensor, alpha:
 
 
 def focus_dataset_weighted(
-    tiles: torch.Tensor, foreground_position: torch.Tensor, level: int, weighting: dict
+    images: torch.Tensor, source_index: torch.Tensor, foreground_position: torch.Tensor, level: int, weighting: dict
 ) -> torch.Tensor:
-    """Dataset ``level`` under ``weighting`` (the datasets rule's params:
-    ``{"weighting": "linear"}`` or ``{"weighting": "dirichlet", "alpha", "seed"}``)."""
+    """Dataset ``level`` of the mosaics ``source_index`` into ``images`` under ``weighting``
+    (the datasets rule's params: ``{"weighting": "linear"}`` or
+    ``{"weighting": "dirichlet", "alpha", "seed"}``)."""
     kind = weighting.get("weighting")
     if kind == "linear":
-        return focus_dataset(tiles, foreground_position, level)
+        return focus_dataset(images, source_index, foreground_position, level)
     if kind == "dirichlet":
         weights = dirichlet_tile_weights(level, foreground_position, weighting["alpha"], weighting["seed"])
-        return blend(tiles, weights)
+        return blend(images, source_index, weights)
     raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {kind!r}")

@@ -18,6 +18,8 @@ import torch
 from conftest import REPO, SNAKEFILE, SNAKEMAKE, TINY_CONFIG, snakemake
 from slurm_cluster import OneNodeCluster, install_packages, why_not_possible
 
+from mosaicfocus import resources
+
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 SLURM_PROFILE = REPO / "profiles" / "slurm"
@@ -33,6 +35,15 @@ CLUSTER_FLAGS = [
     "1",
 ]
 MODEL_GROUP = "rule_model_evaluate_train"  # the comment the plugin gives a train+evaluate job
+TINY_IMAGES = 300  # per dataset: half of tests/config/tiny.yaml's 600 mosaics
+
+
+def model_time_limit(epochs: int, attempt: int = 1) -> str:
+    """SLURM's TimeLimit of a model job: its training, then its ten evaluations, one after the other."""
+    minutes = resources.train_runtime(epochs, TINY_IMAGES, True, attempt) + resources.evaluate_runtime(
+        10 * TINY_IMAGES, attempt
+    )
+    return f"{minutes // 60:02d}:{minutes % 60:02d}:00"
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +99,7 @@ def report_count(capsys, what: str, jobs: dict[str, dict[str, str]]) -> None:
 
 
 def test_cluster_run_submits_one_job_per_model_with_a_gpu(cluster_run, capsys):
-    _, jobs = cluster_run
+    workdir, jobs = cluster_run
     report_count(capsys, "full run on the cluster", jobs)
     assert by_comment(jobs) == {
         "rule_source_images": 1,
@@ -97,17 +108,22 @@ def test_cluster_run_submits_one_job_per_model_with_a_gpu(cluster_run, capsys):
         MODEL_GROUP: 9,
         "rule_report": 1,
     }
+    # The memory the rules computed from the files each job reads: a model job asks for the
+    # larger of its training's and its evaluation's.
+    data = workdir / "results" / "data"
+    dataset_mb = [(data / f"dataset_{j}.pt").stat().st_size / resources.MB for j in range(1, 11)]
+    model_mem = max(resources.train_mem_mb(max(dataset_mb[:9])), resources.evaluate_mem_mb(max(dataset_mb)))
     for job in jobs.values():
         assert job["JobState"] == "COMPLETED", job
         gpu_request = job.get("TresPerJob", "")
         if job_kind(job) == MODEL_GROUP:
             assert gpu_request == "gres:gpu:1", job
-            # training (120 min) and evaluation (20 min) run one after the other
-            assert job["TimeLimit"] == "02:20:00", job
+            assert job["TimeLimit"] == model_time_limit(epochs=30), job
+            assert f",mem={model_mem}M" in job["TRES"], job
         else:
             assert "gpu" not in gpu_request, job
     report = next(job for job in jobs.values() if job_kind(job) == "rule_report")
-    assert report["TRES"].startswith("cpu=1,mem=1000M"), report
+    assert report["TRES"].startswith(f"cpu=1,mem={resources.report_mem_mb()}M"), report
 
 
 def test_cluster_run_matches_the_local_run(cluster_run, tiny_run):
@@ -181,7 +197,8 @@ def test_new_training_parameter_resubmits_only_affected_jobs_and_retries_a_lost_
     finished = [job for jobid, job in jobs.items() if jobid != cancelled[0]]
     assert all(job["JobState"] == "COMPLETED" for job in finished)
     time_limits = sorted(job["TimeLimit"] for job in finished if job_kind(job) == MODEL_GROUP)
-    assert time_limits == ["02:20:00"] * 8 + ["04:40:00"]  # the second attempt gets twice the time
+    # The second attempt gets twice the time.
+    assert time_limits == [model_time_limit(epochs=3)] * 8 + [model_time_limit(epochs=3, attempt=2)]
     losses = (workdir / "results" / "models" / "loss_5.tsv").read_text().splitlines()
     assert len(losses) == 1 + 3  # header and three epochs
 

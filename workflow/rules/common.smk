@@ -1,5 +1,4 @@
 import functools
-import math
 import sys
 from pathlib import Path
 
@@ -165,13 +164,6 @@ def uses_gpu():
     return device == "cuda" or (device == "auto" and host_has_gpu())
 
 
-def retry_runtime(minutes):
-    """Runtime of a job's first attempt; a retried job (profiles/slurm: retries 1) gets
-    that much more per attempt, since a timeout is the usual reason a cluster job fails.
-    """
-    return lambda wildcards, attempt: minutes * attempt
-
-
 def source_params(wildcards):
     """Only what changes the source images: the seed matters to synthetic data alone."""
     cfg = point_config(wildcards.point)
@@ -214,9 +206,13 @@ def mosaic_params(wildcards):
 
 
 def dataset_inputs(wildcards):
-    return MOSAICS.format(
-        run=stage_run(wildcards.run, "mosaics"), split=wildcards.split
-    )
+    """The mosaics (indices) and the source images their tiles are gathered from."""
+    return {
+        "source": mosaic_inputs(wildcards),
+        "mosaics": MOSAICS.format(
+            run=stage_run(wildcards.run, "mosaics"), split=wildcards.split
+        ),
+    }
 
 
 def weighting_params(wildcards):
@@ -306,13 +302,6 @@ def training_epochs(wildcards):
     last = int(wildcards.epoch) if "epoch" in wildcards.keys() else train["epochs"]
     first = max([end for end in stage_ends(train) if end < last], default=0) + 1
     return first, last
-
-
-def training_runtime(wildcards, attempt):
-    """A model's 120 minutes, shared among its training jobs by epochs (see retry_runtime)."""
-    first, last = training_epochs(wildcards)
-    share = (last - first + 1) / run_config(wildcards.run)["train"]["epochs"]
-    return retry_runtime(max(10, math.ceil(120 * share)))(wildcards, attempt)
 
 
 def evaluation_datasets(wildcards):

@@ -9,8 +9,8 @@ rule source_images:
         "../../envs/torch.yaml"
     threads: 2
     resources:
-        mem_mb=2000,
-        runtime=retry_runtime(30),
+        mem_mb=source_images_mem,
+        runtime=source_images_time,
     params:
         source=source_params,
     script:
@@ -29,8 +29,8 @@ rule mosaics:
     conda:
         "../../envs/torch.yaml"
     resources:
-        mem_mb=2500,
-        runtime=retry_runtime(15),
+        mem_mb=mosaics_mem,
+        runtime=mosaics_time,
     params:
         mosaics=mosaic_params,
     script:
@@ -39,7 +39,7 @@ rule mosaics:
 
 rule datasets:
     input:
-        dataset_inputs,
+        unpack(dataset_inputs),
     output:
         expand(DATASET, dataset=DATASETS, allow_missing=True),
     log:
@@ -50,8 +50,8 @@ rule datasets:
         "../../envs/torch.yaml"
     threads: 2
     resources:
-        mem_mb=3000,
-        runtime=retry_runtime(15),
+        mem_mb=datasets_mem,
+        runtime=datasets_time,
     params:
         weighting=weighting_params,
     script:

@@ -17,8 +17,8 @@ rule evaluate:
     threads: config["evaluate"]["threads"]
     resources:
         gpu=1 if uses_gpu() else 0,
-        mem_mb=2500,
-        runtime=retry_runtime(20),
+        mem_mb=evaluate_mem,
+        runtime=evaluate_time,
     params:
         device=config["device"],
         batch_size=config["evaluate"]["batch_size"],

@@ -42,8 +42,8 @@ rule report:
     conda:
         "../../envs/report.yaml"
     resources:
-        mem_mb=1000,
-        runtime=retry_runtime(10),
+        mem_mb=report_mem,
+        runtime=report_time,
     params:
         replicates=REPLICATES,
         splits=SPLITS,
@@ -72,8 +72,8 @@ rule study:
     conda:
         "../../envs/report.yaml"
     resources:
-        mem_mb=1000,
-        runtime=retry_runtime(10),
+        mem_mb=report_mem,
+        runtime=report_time,
     script:
         "../scripts/study.py"
 
@@ -100,6 +100,9 @@ rule sweep:
         "results/sweep/logs/sweep.log",
     conda:
         "../../envs/report.yaml"
+    resources:
+        mem_mb=report_mem,
+        runtime=report_time,
     params:
         sweep=SWEEP,
         points=POINTS,

@@ -17,8 +17,8 @@ rule train:
     threads: config["train"]["threads"]
     resources:
         gpu=1 if uses_gpu() else 0,
-        mem_mb=1500,
-        runtime=training_runtime,
+        mem_mb=train_mem,
+        runtime=train_time,
     params:
         seed=model_seed,
         train=train_settings,

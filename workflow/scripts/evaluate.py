@@ -14,7 +14,7 @@ from mosaicfocus.model import Module2
 from mosaicfocus.provenance import evaluation_provenance, package_versions
 
 focus = int(snakemake.wildcards.focus)
-with job_log(snakemake.log[0], f"evaluate_{focus}") as log:
+with job_log(snakemake.log[0], f"evaluate_{focus}", declared_mb=snakemake.resources.mem_mb) as log:
     set_threads(snakemake.threads)
     device = resolve_device(snakemake.params.device)
     state, model_meta = load_weights(snakemake.input.model, snakemake.input.record)
@@ -22,19 +22,25 @@ with job_log(snakemake.log[0], f"evaluate_{focus}") as log:
     model.load_state_dict(state)
     model.to(device)
     versions = package_versions()
-    for dataset, dataset_path, out_path in zip(ALL_DATASETS, snakemake.input.datasets, snakemake.output):
+
+    def score(dataset_path, dataset):
+        """One dataset's score: its images are freed on return, before the next is loaded."""
         images, labels, _ = load_dataset(dataset_path, dataset)
-        score = accuracy(predict(model, images, snakemake.params.batch_size), labels)
+        return accuracy(predict(model, images, snakemake.params.batch_size), labels)
+
+    for dataset, dataset_path, out_path in zip(ALL_DATASETS, snakemake.input.datasets, snakemake.output):
+        result = score(dataset_path, dataset)
         write_json_atomic(
             out_path,
             {
                 "trained_on": focus,
                 "tested_on": dataset,
                 "tested_split": "heldout" if snakemake.wildcards.split else "train",
-                **score,
+                **result,
                 **evaluation_provenance(model_meta),
                 "device": str(device),
                 "versions": versions,
             },
         )
-        log(f"trained on {focus}, tested on {dataset}: {score['accuracy']:.2f}% ({score['correct']}/{score['total']})")
+        correct, total = result["correct"], result["total"]
+        log(f"trained on {focus}, tested on {dataset}: {result['accuracy']:.2f}% ({correct}/{total})")

@@ -8,9 +8,9 @@ import torch
 from mosaicfocus.artifacts import load_artifact, save_artifact
 from mosaicfocus.data import class_indices
 from mosaicfocus.joblog import job_log
-from mosaicfocus.mosaics import draw_mosaics, gather_tiles
+from mosaicfocus.mosaics import draw_mosaics
 
-with job_log(snakemake.log[0], "mosaics") as log:
+with job_log(snakemake.log[0], "mosaics", declared_mb=snakemake.resources.mem_mb) as log:
     params = snakemake.params.mosaics
     source, meta = load_artifact(
         snakemake.input[0],
@@ -21,11 +21,12 @@ with job_log(snakemake.log[0], "mosaics") as log:
     foreground = class_indices(params["foreground_classes"], classes, "foreground_classes")
     background = class_indices(params["background_classes"], classes, "background_classes")
     drawn = draw_mosaics(source["labels"], foreground, background, params["count"], params["seed"])
-    tiles = gather_tiles(source["images"], drawn["source_index"])
-    log(f"{tiles.shape[0]} mosaics of {tiles.shape[1]} tiles; labels {torch.bincount(drawn['label']).tolist()}")
+    count, tiles = drawn["source_index"].shape
+    log(f"{count} mosaics of {tiles} tiles; labels {torch.bincount(drawn['label']).tolist()}")
+    # Indices only: the datasets job gathers each tile from the source images as it blends.
     save_artifact(
         snakemake.output[0],
         "mosaics",
-        {"tiles": tiles, **drawn},
+        drawn,
         meta={"params": params, "foreground_classes": params["foreground_classes"], "source": meta["params"]},
     )

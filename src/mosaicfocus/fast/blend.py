@@ -33,29 +33,38 @@ def _one_thread_per_op():
 
 
 def blend_exact(
-    tiles: torch.Tensor, foreground_position: torch.Tensor, fg_numerator: int, bg_numerator: int, chunk: int = 512
+    images: torch.Tensor,
+    source_index: torch.Tensor,
+    foreground_position: torch.Tensor,
+    fg_numerator: int,
+    bg_numerator: int,
+    chunk: int = 512,
 ) -> torch.Tensor:
-    """uint8 tiles [n, 9, C, H, W] blended with weights ``fg_numerator/72`` on the foreground
-    and ``bg_numerator/72`` on each background, normalised: float32 [n, C, H, W].
+    """Mosaics blended with weights ``fg_numerator/72`` on the foreground and
+    ``bg_numerator/72`` on each background, normalised: float32 [n, C, H, W].
 
-    Exact integer arithmetic in chunks that stay in the CPU caches, faster than
-    the float64 blend of the same weights (BENCHMARKS.md), whose result differs
-    from this one only by float64 rounding. The chunks go to one Python thread
-    per torch thread, each op single-threaded: an OpenMP team per small op stalls
-    at its barriers when other processes share the cores.
+    A mosaic is its row of ``source_index`` [n, 9] into the uint8 source ``images``
+    [N, C, H, W]; its tiles are gathered here, a chunk of mosaics at a time, so
+    no [n, 9, C, H, W] copy of the tiles ever exists. Exact integer arithmetic
+    in chunks that stay in the CPU caches, faster than the float64 blend of the
+    same weights (BENCHMARKS.md), whose result differs from this one only by
+    float64 rounding. The chunks go to one Python thread per torch thread, each
+    op single-threaded: an OpenMP team per small op stalls at its barriers when
+    other processes share the cores.
     """
-    n = tiles.shape[0]
-    out = torch.empty((n, *tiles.shape[2:]), dtype=torch.float32)
+    n = source_index.shape[0]
+    out = torch.empty((n, *images.shape[1:]), dtype=torch.float32)
     flat_out = out.view(n, -1)
+    flat_images = images.reshape(images.shape[0], -1)
 
     def fill(start: int) -> None:
-        block = tiles[start : start + chunk].flatten(2)
-        rows = torch.arange(block.shape[0])
-        foreground = block[rows, foreground_position[start : start + chunk]].to(torch.int16)
+        index = source_index[start : start + chunk]
+        rows = torch.arange(index.shape[0])
+        foreground = flat_images[index[rows, foreground_position[start : start + chunk]]].to(torch.int16)
         # 72 * blend = bg * (sum of all tiles) + (fg - bg) * foreground tile
-        numerator = block[:, 0].to(torch.int16)
+        numerator = flat_images[index[:, 0]].to(torch.int16)
         for tile in range(1, TILES):
-            numerator += block[:, tile]
+            numerator += flat_images[index[:, tile]]
         numerator.mul_(bg_numerator).add_(foreground, alpha=fg_numerator - bg_numerator)
         flat_out[start : start + chunk] = _BLEND_VALUES[numerator.to(torch.int32)]
 

@@ -1,0 +1,135 @@
+"""What every job asks the scheduler for: memory from what it holds, runtime from the work it does.
+
+The rules (workflow/rules/common.smk) call these with the sizes of the job's
+input files, or, before those exist, the sizes the configuration implies; this
+module is the only place the figures live. Memory in MB (10^6 bytes, Snakemake's
+``mem_mb``), runtime in minutes. Both grow with the attempt: a job that failed
+(killed for memory or time, on a cluster with ``retries``) asks for twice as
+much the second time.
+
+Memory is a Python process with torch loaded plus what the job holds at its
+peak, each term a multiple of a file it reads or writes; the multiples and the
+process size are measured (BENCHMARKS.md, "Scale"), the margin covers what a
+measurement on one machine does not see (another allocator, another CPU's
+kernels). Runtime is the job's images over a stated rate, times a margin, plus
+a fixed start: the rates are those of one CPU thread on the slower of the two
+CPU types the project is measured on, so a GPU or a faster CPU finishes well
+inside them.
+"""
+
+from __future__ import annotations
+
+import math
+
+MB = 1_000_000
+SOURCE_IMAGE_BYTES = 3 * 32 * 32  # uint8
+DATASET_IMAGE_BYTES = 4 * SOURCE_IMAGE_BYTES  # float32, plus an int64 label (below)
+MOSAIC_BYTES = (9 + 2) * 8  # source_index [9], foreground_position and label, int64
+
+# --- memory --------------------------------------------------------------------
+# A Python process that has imported torch (and, in the rule scripts, the package):
+# 540 MB resident on Linux with torch 2.14.1's CPU+CUDA wheels, and up to 670 MB while
+# it exits (library code paged in by destructors), rounded up.
+TORCH_PROCESS_MB = 700
+# The report, study and sweep rules import pandas and seaborn, not torch: constant in
+# the run's size (90 small JSON files per replicate, a few plots; 140 MB measured).
+REPORT_MEM_MB = 500
+# Headroom on every measured figure.
+MEMORY_MARGIN = 1.25
+
+# What a job holds at its peak, as multiples of its files (measured, BENCHMARKS.md):
+SOURCE_DECODE_FACTOR = 4  # JPEG bytes, decoded images and torchvision's numpy copy
+TRAIN_DATASET_FACTOR = 2  # the dataset and its copy in the row-phase layout
+EVALUATE_DATASET_FACTOR = 1  # one dataset at a time
+
+# --- runtime -------------------------------------------------------------------
+# Images per second of one CPU thread (forward and backward for training).
+TRAIN_IMAGES_PER_S = 6_000
+SCORE_IMAGES_PER_S = 15_000
+BLEND_IMAGES_PER_S = 5_000
+DECODE_IMAGES_PER_S = 2_000
+RUNTIME_MARGIN = 2
+START_MINUTES = 5  # Python and torch start, files read and written
+DOWNLOAD_MINUTES = 30  # torchvision's CIFAR-10 download (data.source: cifar10)
+REPORT_MINUTES = 10
+
+
+def _memory(held_mb: float, attempt: int) -> int:
+    """The process, what it holds, the margin, rounded up to 100 MB; times the attempt."""
+    return attempt * 100 * math.ceil((TORCH_PROCESS_MB + held_mb) * MEMORY_MARGIN / 100)
+
+
+def _runtime(work_s: float, attempt: int, extra_minutes: float = 0) -> int:
+    """The start, the work in seconds times the margin, rounded up to whole minutes; times the attempt."""
+    return attempt * math.ceil(START_MINUTES + extra_minutes + RUNTIME_MARGIN * work_s / 60)
+
+
+def source_mb(images: int) -> float:
+    """Size of a source-images file of ``images`` images."""
+    return images * (SOURCE_IMAGE_BYTES + 8) / MB
+
+
+def mosaics_mb(count: int) -> float:
+    """Size of a mosaics file of ``count`` mosaics (indices, no pixels)."""
+    return count * MOSAIC_BYTES / MB
+
+
+def dataset_mb(images: int) -> float:
+    """Size of one dataset file of ``images`` blended images and their labels."""
+    return images * (DATASET_IMAGE_BYTES + 8) / MB
+
+
+def source_images_mem_mb(images: int, attempt: int = 1) -> int:
+    return _memory(SOURCE_DECODE_FACTOR * source_mb(images), attempt)
+
+
+def mosaics_mem_mb(source_file_mb: float, count: int, attempt: int = 1) -> int:
+    """The source images (read for their labels) and the drawn indices, with numpy's temporaries."""
+    return _memory(source_file_mb + 3 * mosaics_mb(count), attempt)
+
+
+def datasets_mem_mb(source_file_mb: float, mosaics_file_mb: float, images_per_dataset: int, attempt: int = 1) -> int:
+    """The source images, the mosaics and one dataset: each is written before the next is made."""
+    return _memory(source_file_mb + mosaics_file_mb + dataset_mb(images_per_dataset), attempt)
+
+
+def train_mem_mb(dataset_file_mb: float, attempt: int = 1) -> int:
+    return _memory(TRAIN_DATASET_FACTOR * dataset_file_mb, attempt)
+
+
+def evaluate_mem_mb(largest_dataset_file_mb: float, attempt: int = 1) -> int:
+    return _memory(EVALUATE_DATASET_FACTOR * largest_dataset_file_mb, attempt)
+
+
+def report_mem_mb(attempt: int = 1) -> int:
+    return attempt * REPORT_MEM_MB
+
+
+def source_images_runtime(images: int, download: bool, attempt: int = 1) -> int:
+    return _runtime(images / DECODE_IMAGES_PER_S, attempt, DOWNLOAD_MINUTES if download else 0)
+
+
+def mosaics_runtime(count: int, attempt: int = 1) -> int:
+    # Drawing is numpy on a few integers per mosaic: the start is all there is to it.
+    return _runtime(count / (BLEND_IMAGES_PER_S * 100), attempt)
+
+
+def datasets_runtime(count: int, attempt: int = 1) -> int:
+    """Nine blended datasets of half the mosaics and one of foregrounds: 5 images per mosaic."""
+    return _runtime(5 * count / BLEND_IMAGES_PER_S, attempt)
+
+
+def train_runtime(epochs: int, images: int, last_job: bool, attempt: int = 1) -> int:
+    """``epochs`` epochs of ``images`` images (a job's share of a model's training); the
+    model's last job also scores its training set once, for the health record."""
+    scoring = images / SCORE_IMAGES_PER_S if last_job else 0
+    return _runtime(epochs * images / TRAIN_IMAGES_PER_S + scoring, attempt)
+
+
+def evaluate_runtime(images: int, attempt: int = 1) -> int:
+    """Scoring ``images`` images in all (the ten datasets of one model)."""
+    return _runtime(images / SCORE_IMAGES_PER_S, attempt)
+
+
+def report_runtime(attempt: int = 1) -> int:
+    return attempt * REPORT_MINUTES

@@ -1,0 +1,116 @@
+# What each job asks the scheduler for. The formulas and their measured figures are in
+# src/mosaicfocus/resources.py (BENCHMARKS.md, "Scale"); these functions only find
+# their arguments: the sizes of the job's input files (once they exist; a dry run
+# sees the sizes the configuration implies) and the images the job works through.
+import os
+
+from mosaicfocus import resources
+
+
+def file_mb(paths, expected_mb):
+    """The total size of ``paths`` in MB, or ``expected_mb`` while one is still missing."""
+    try:
+        return sum(os.path.getsize(path) for path in paths) / resources.MB
+    except OSError:
+        return expected_mb
+
+
+def source_image_count(point, split):
+    """Images in the source-images file of a point (train or test split)."""
+    data = point_config(point)["data"]
+    if data["source"] == "synthetic":
+        return 10 * data["synthetic_per_class"]
+    if not split and data["images_per_class"] is not None:
+        return 10 * data["images_per_class"]
+    return 10_000 if split else 50_000  # CIFAR-10's test and training splits
+
+
+def mosaic_count(run, split):
+    cfg = run_config(run)
+    return cfg["heldout"]["count"] if split else cfg["mosaics"]["count"]
+
+
+def source_point(wildcards):
+    return stage_point(split_run(wildcards.run)[0], "source")
+
+
+def source_images_mem(wildcards, attempt):
+    return resources.source_images_mem_mb(
+        source_image_count(wildcards.point, wildcards.split), attempt
+    )
+
+
+def source_images_time(wildcards, attempt):
+    download = point_config(wildcards.point)["data"]["source"] == "cifar10"
+    images = source_image_count(wildcards.point, wildcards.split)
+    return resources.source_images_runtime(images, download, attempt)
+
+
+def mosaics_mem(wildcards, input, attempt):
+    images = source_image_count(source_point(wildcards), wildcards.split)
+    source_mb = file_mb([input[0]], resources.source_mb(images))
+    return resources.mosaics_mem_mb(
+        source_mb, mosaic_count(wildcards.run, wildcards.split), attempt
+    )
+
+
+def mosaics_time(wildcards, attempt):
+    return resources.mosaics_runtime(
+        mosaic_count(wildcards.run, wildcards.split), attempt
+    )
+
+
+def datasets_mem(wildcards, input, attempt):
+    count = mosaic_count(wildcards.run, wildcards.split)
+    images = source_image_count(source_point(wildcards), wildcards.split)
+    return resources.datasets_mem_mb(
+        file_mb([input.source], resources.source_mb(images)),
+        file_mb([input.mosaics], resources.mosaics_mb(count)),
+        count - count // 2,
+        attempt,
+    )
+
+
+def datasets_time(wildcards, attempt):
+    count = mosaic_count(wildcards.run, wildcards.split)
+    return resources.datasets_runtime(count, attempt)
+
+
+def training_images(wildcards):
+    return mosaic_count(wildcards.run, "") // 2
+
+
+def train_mem(wildcards, input, attempt):
+    expected = resources.dataset_mb(training_images(wildcards))
+    return resources.train_mem_mb(file_mb([input.dataset], expected), attempt)
+
+
+def train_time(wildcards, attempt):
+    """This job's epochs (of train.epochs_per_job), then, in the last job, one scoring pass
+    of the training set for the model's health record."""
+    first, last = training_epochs(wildcards)
+    last_job = "epoch" not in wildcards.keys()
+    return resources.train_runtime(
+        last - first + 1, training_images(wildcards), last_job, attempt
+    )
+
+
+def evaluate_mem(wildcards, input, attempt):
+    count = mosaic_count(wildcards.run, wildcards.split)
+    expected = resources.dataset_mb(count - count // 2)
+    largest = max(file_mb([path], expected) for path in input.datasets)
+    return resources.evaluate_mem_mb(largest, attempt)
+
+
+def evaluate_time(wildcards, attempt):
+    return resources.evaluate_runtime(
+        5 * mosaic_count(wildcards.run, wildcards.split), attempt
+    )
+
+
+def report_mem(wildcards, attempt):
+    return resources.report_mem_mb(attempt)
+
+
+def report_time(wildcards, attempt):
+    return resources.report_runtime(attempt)
