@@ -31,8 +31,9 @@ def test_to_row_phases_layout():
     assert phased[1, 1 * 3 + 2, 1, 5] == x[1, 2, 3, 5]
     assert phased[0, 0 * 3 + 1, 1, 4] == x[0, 1, 2, 4]
     assert torch.equal(_from_row_phases(phased), x)
-    # any input layout gives the same tensor
+    # any input layout, and any chunking, gives the same tensor
     assert torch.equal(to_row_phases(x.contiguous(memory_format=torch.channels_last)), phased)
+    assert torch.equal(to_row_phases(x, chunk=1), phased)
     with pytest.raises(ValueError, match="even height"):
         to_row_phases(torch.zeros(1, 3, 5, 4))
 

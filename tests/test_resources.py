@@ -21,6 +21,8 @@ def test_memory_grows_with_what_a_job_holds_and_with_the_attempt():
     )
     assert resources.train_mem_mb(small, attempt=2) == 2 * resources.train_mem_mb(small)
     assert all(value % 100 == 0 for value in (resources.train_mem_mb(small), resources.datasets_mem_mb(1, 2, 3)))
+    # A GPU job also holds the CUDA libraries on the host.
+    assert resources.train_mem_mb(small, gpu=True) >= resources.train_mem_mb(small) + resources.CUDA_HOST_MB
     # The report's does not depend on the run's size.
     assert resources.report_mem_mb() == resources.REPORT_MEM_MB
 

@@ -31,6 +31,8 @@ PARSE_TIME_MODULES = [
     "mosaicfocus.seeds",
     "mosaicfocus.layout",
     "mosaicfocus.errors",
+    "mosaicfocus.runs",
+    "mosaicfocus.resources",
 ]
 TORCH_FREE = RULE_SCRIPT_MODULES + PARSE_TIME_MODULES
 TORCH_FREE_SCRIPTS = ["report.py", "study.py"]

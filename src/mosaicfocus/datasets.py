@@ -51,7 +51,7 @@ def linear_tile_weights(level: int, foreground_position: torch.Tensor) -> torch.
     return weights
 
 
-def blend(images: torch.Tensor, source_index: torch.Tensor, weights: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+def blend(images: torch.Tensor, source_index: torch.Tensor, weights: torch.Tensor, chunk: int = 256) -> torch.Tensor:
     """Blend mosaics (``source_index`` [n, 9] into uint8 ``images``) with ``weights`` [n, 9]
     into float32 [n, C, H, W], gathering the tiles a chunk of mosaics at a time."""
     n = source_index.shape[0]
@@ -65,7 +65,7 @@ def blend(images: torch.Tensor, source_index: torch.Tensor, weights: torch.Tenso
 
 
 def foregrounds(
-    images: torch.Tensor, source_index: torch.Tensor, foreground_position: torch.Tensor, chunk: int = 4096
+    images: torch.Tensor, source_index: torch.Tensor, foreground_position: torch.Tensor, chunk: int = 1024
 ) -> torch.Tensor:
     """The normalised foreground tile of every mosaic, float32 [n, C, H, W], a chunk at a time."""
     n = source_index.shape[0]

@@ -34,6 +34,10 @@ TORCH_PROCESS_MB = 700
 # The report, study and sweep rules import pandas and seaborn, not torch: constant in
 # the run's size (90 small JSON files per replicate, a few plots; 140 MB measured).
 REPORT_MEM_MB = 500
+# What a job that uses a GPU holds on the host besides: the CUDA runtime, cuBLAS and cuDNN
+# loaded into the process. An estimate, not measured here (no GPU was lent to this
+# project's measurements); BENCHMARKS.md says so beside it.
+CUDA_HOST_MB = 2000
 # Headroom on every measured figure.
 MEMORY_MARGIN = 1.25
 
@@ -93,12 +97,12 @@ def datasets_mem_mb(source_file_mb: float, mosaics_file_mb: float, images_per_da
     return _memory(source_file_mb + mosaics_file_mb + dataset_mb(images_per_dataset), attempt)
 
 
-def train_mem_mb(dataset_file_mb: float, attempt: int = 1) -> int:
-    return _memory(TRAIN_DATASET_FACTOR * dataset_file_mb, attempt)
+def train_mem_mb(dataset_file_mb: float, attempt: int = 1, gpu: bool = False) -> int:
+    return _memory(TRAIN_DATASET_FACTOR * dataset_file_mb + (CUDA_HOST_MB if gpu else 0), attempt)
 
 
-def evaluate_mem_mb(largest_dataset_file_mb: float, attempt: int = 1) -> int:
-    return _memory(EVALUATE_DATASET_FACTOR * largest_dataset_file_mb, attempt)
+def evaluate_mem_mb(largest_dataset_file_mb: float, attempt: int = 1, gpu: bool = False) -> int:
+    return _memory(EVALUATE_DATASET_FACTOR * largest_dataset_file_mb + (CUDA_HOST_MB if gpu else 0), attempt)
 
 
 def report_mem_mb(attempt: int = 1) -> int:

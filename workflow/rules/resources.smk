@@ -76,13 +76,24 @@ def datasets_time(wildcards, attempt):
     return resources.datasets_runtime(count, attempt)
 
 
+def may_use_gpu():
+    """Whether a model job may run on a GPU: here when this machine has one, and on a
+    cluster unless device is cpu (the login node's lack of a GPU says nothing there)."""
+    device = config["device"]
+    return device == "cuda" or (
+        device == "auto" and (host_has_gpu() or not workflow.local_exec)
+    )
+
+
 def training_images(wildcards):
     return mosaic_count(wildcards.run, "") // 2
 
 
 def train_mem(wildcards, input, attempt):
     expected = resources.dataset_mb(training_images(wildcards))
-    return resources.train_mem_mb(file_mb([input.dataset], expected), attempt)
+    return resources.train_mem_mb(
+        file_mb([input.dataset], expected), attempt, may_use_gpu()
+    )
 
 
 def train_time(wildcards, attempt):
@@ -99,7 +110,7 @@ def evaluate_mem(wildcards, input, attempt):
     count = mosaic_count(wildcards.run, wildcards.split)
     expected = resources.dataset_mb(count - count // 2)
     largest = max(file_mb([path], expected) for path in input.datasets)
-    return resources.evaluate_mem_mb(largest, attempt)
+    return resources.evaluate_mem_mb(largest, attempt, may_use_gpu())
 
 
 def evaluate_time(wildcards, attempt):

@@ -27,16 +27,25 @@ from ..model import Module2
 from .direct import features_after_conv2
 
 
-def to_row_phases(images: torch.Tensor) -> torch.Tensor:
-    """[N, C, H, W] -> [N, 2C, H/2, W] channels-last; channel ``sy*C + c`` holds row ``2r + sy`` of channel c."""
+def to_row_phases(images: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """[N, C, H, W] -> [N, 2C, H/2, W] channels-last; channel ``sy*C + c`` holds row ``2r + sy`` of channel c.
+
+    ``chunk`` images at a time, so a whole training set is laid out with one
+    extra chunk of memory beside the input and the output.
+    """
     n, c, h, w = images.shape
     if h % 2:
         raise ValueError(f"to_row_phases needs an even height, got {h}")
-    # Two copies with long inner runs (whole rows, then a batched 2-D transpose)
-    # instead of one permute with a 2-element inner loop.
-    rows = images.reshape(n, c, h // 2, 2, w).permute(0, 2, 3, 1, 4).contiguous()  # n, r, sy, c, w
-    pixels = rows.view(n * (h // 2), 2 * c, w).transpose(1, 2).contiguous()  # (n r), w, (sy c)
-    return pixels.view(n, h // 2, w, 2 * c).permute(0, 3, 1, 2)
+    out = torch.empty((n, h // 2, w, 2 * c), dtype=images.dtype, device=images.device)
+    for start in range(0, n, chunk):
+        block = images[start : start + chunk]
+        m = block.shape[0]
+        # Two copies with long inner runs (whole rows, then a batched 2-D transpose)
+        # instead of one permute with a 2-element inner loop.
+        rows = block.reshape(m, c, h // 2, 2, w).permute(0, 2, 3, 1, 4).contiguous()  # m, r, sy, c, w
+        pixels = out[start : start + m].view(m * (h // 2), w, 2 * c)  # (m r), w, (sy c)
+        pixels.copy_(rows.view(m * (h // 2), 2 * c, w).transpose(1, 2))
+    return out.permute(0, 3, 1, 2)
 
 
 def row_phase_kernel_index(out_channels: int, in_channels: int, kernel: int) -> torch.Tensor:
