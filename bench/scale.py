@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO / "src"))
 from mosaicfocus.joblog import job_memory  # noqa: E402
 
 STAGES = ("source_images", "mosaics", "datasets", "train", "evaluate", "report")
+TORCH_PROCESS_MB = 540  # measured: a Python process with torch imported
 
 
 def stage_of(job: str) -> str:
@@ -96,15 +97,18 @@ def print_jobs(run: dict) -> None:
     print(
         f"\n## {run['count']:,} mosaics: {run['wall_s']:.0f} s end to end, data {run['data_disk_mb']:,.0f} MB on disk"
     )
-    print("| job | wall s | peak RSS MB (log) | max_rss MB (benchmark) | declared mem_mb | headroom |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| job | wall s | declared runtime min | peak RSS MB (log) | max_rss MB (benchmark) | declared mem_mb "
+        "| memory headroom |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for job in run["jobs"]:
         worst = max(job["peak_mb"], job["max_rss_mb"] or 0)
         wall = f"{job['wall_s']:.1f}" if job["wall_s"] is not None else "-"
         sampled = f"{job['max_rss_mb']:,}" if job["max_rss_mb"] is not None else "-"
         print(
-            f"| {job['job']} | {wall} | {job['peak_mb']:,} | {sampled} | {job['declared_mb']:,} | "
-            f"{1 - worst / job['declared_mb']:.0%} |"
+            f"| {job['job']} | {wall} | {job['declared_min']} | {job['peak_mb']:,} | {sampled} | "
+            f"{job['declared_mb']:,} | {1 - worst / job['declared_mb']:.0%} |"
         )
 
 
@@ -120,13 +124,29 @@ def print_growth(runs: list[dict]) -> None:
             s = summary.get(stage)
             cells.append(f"{s['wall_s']:.1f} / {s['peak_mb']:,} / {s['declared_mb']:,}" if s else "-")
         print(f"| {stage} | " + " | ".join(cells) + " |")
+    first, last = summaries[0], summaries[-1]
+    step = (counts[-1] - counts[-2]) / 10_000 if len(counts) > 1 else float("nan")
+    print(f"\n## Growth from {counts[0]:,} to {counts[-1]:,} mosaics ({counts[-1] / counts[0]:.0f}x)")
+    print(
+        "| stage | wall time | peak memory | peak memory above a bare torch process "
+        f"| per 10,000 more mosaics ({counts[-2]:,} to {counts[-1]:,}): wall s, largest job MB |"
+    )
+    print("|---|---|---|---|---|")
+    for stage in STAGES[:-1]:
+        a, b, before = first[stage], last[stage], summaries[-2][stage]
+        print(
+            f"| {stage} | {b['wall_s'] / a['wall_s']:.1f}x | {b['peak_mb'] / a['peak_mb']:.1f}x | "
+            f"{(b['peak_mb'] - TORCH_PROCESS_MB) / max(a['peak_mb'] - TORCH_PROCESS_MB, 1):.1f}x | "
+            f"{(b['wall_s'] - before['wall_s']) / step:+.1f} s, {(b['peak_mb'] - before['peak_mb']) / step:+.0f} MB |"
+        )
     over = [
         (run["count"], job["job"])
         for run in runs
         for job in run["jobs"]
         if max(job["peak_mb"], job["max_rss_mb"] or 0) > job["declared_mb"]
+        or (job["wall_s"] or 0) > 60 * job["declared_min"]
     ]
-    print(f"\njobs above their declared memory: {over or 'none'}")
+    print(f"\njobs above their declared memory or runtime: {over or 'none'}")
 
 
 def main() -> None:

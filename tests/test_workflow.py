@@ -271,7 +271,8 @@ def test_rule_scripts_run_the_package_of_their_own_checkout(tmp_path):
 
 def test_no_job_holds_more_memory_than_it_declared(tiny_run):
     """Each job's peak (its log's high-water mark and Snakemake's benchmark sample) against
-    the mem_mb its rule computed (mosaicfocus.resources): a regression in either shows here."""
+    the mem_mb its rule computed (mosaicfocus.resources), and its wall time against its
+    runtime: a regression in either shows here."""
     from mosaicfocus.joblog import job_memory
 
     jobs = {job["job"]: job for job in job_memory(tiny_run / "results")}
@@ -283,6 +284,8 @@ def test_no_job_holds_more_memory_than_it_declared(tiny_run):
     over = [
         job
         for job in jobs.values()
-        if not 0 < job["peak_mb"] <= job["declared_mb"] or (job["max_rss_mb"] or 0) > job["declared_mb"]
+        if not 0 < job["peak_mb"] <= job["declared_mb"]
+        or (job["max_rss_mb"] or 0) > job["declared_mb"]
+        or (job["wall_s"] or 0) > 60 * job["declared_min"]
     ]
     assert not over, over

@@ -8,7 +8,7 @@ import resource
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,8 +25,8 @@ def peak_rss_mb() -> float:
     return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6
 
 
-PEAK_LINE = "peak RSS {peak:,.0f} MB of {declared} MB declared (mem_mb)"
-_PEAK_PATTERN = re.compile(r"peak RSS ([\d,]+) MB of (\d+) MB declared")
+PEAK_LINE = "peak RSS {peak:,.0f} MB of {mem_mb} MB declared (mem_mb); runtime {runtime} min declared"
+_PEAK_PATTERN = re.compile(r"peak RSS ([\d,]+) MB of (\d+) MB declared \(mem_mb\); runtime (\d+) min declared")
 
 
 def job_memory(results: str | Path) -> list[dict]:
@@ -43,11 +43,12 @@ def job_memory(results: str | Path) -> list[dict]:
         found = _PEAK_PATTERN.findall(log.read_text())
         if not found:
             continue
-        peak, declared = found[-1]  # a job's log is rewritten on every run: one line
+        peak, mem_mb, runtime = found[-1]  # a job's log is rewritten on every run: one line
         job = {
             "job": str(log.relative_to(results).with_suffix("")).replace("logs/", ""),
             "peak_mb": int(peak.replace(",", "")),
-            "declared_mb": int(declared),
+            "declared_mb": int(mem_mb),
+            "declared_min": int(runtime),
             "max_rss_mb": None,
             "wall_s": None,
         }
@@ -62,11 +63,11 @@ def job_memory(results: str | Path) -> list[dict]:
 
 
 @contextmanager
-def job_log(path: str | None, name: str, declared_mb: int | None = None) -> Iterator[Callable[[str], None]]:
+def job_log(path: str | None, name: str, declared: Mapping | None = None) -> Iterator[Callable[[str], None]]:
     """Yield ``log(line)``; on failure write the reason to the log and stderr, then exit 1.
 
-    A finished job logs its wall time and its peak memory beside ``declared_mb``,
-    the memory it asked the scheduler for.
+    A finished job logs its wall time and its peak memory beside what it asked the
+    scheduler for: ``declared``, the rule's resources (``snakemake.resources``).
 
     A MosaicFocusError is a problem the user can fix, so it is shown as its
     message alone; anything else keeps its traceback for debugging.
@@ -87,7 +88,12 @@ def job_log(path: str | None, name: str, declared_mb: int | None = None) -> Iter
     try:
         yield log
         log(f"done in {time.perf_counter() - started:.1f} s")
-        log(PEAK_LINE.format(peak=peak_rss_mb(), declared=declared_mb if declared_mb is not None else "?"))
+        declared = declared or {}
+        log(
+            PEAK_LINE.format(
+                peak=peak_rss_mb(), mem_mb=declared.get("mem_mb", "?"), runtime=declared.get("runtime", "?")
+            )
+        )
     except MosaicFocusError as exc:
         log(f"ERROR: {exc}")
         print(f"{name}: ERROR: {exc}", file=sys.stderr, flush=True)

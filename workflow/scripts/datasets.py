@@ -10,7 +10,7 @@ from mosaicfocus.joblog import job_log
 from mosaicfocus.mosaics import load_mosaics
 from mosaicfocus.weighting import focus_dataset_weighted
 
-with job_log(snakemake.log[0], "datasets", declared_mb=snakemake.resources.mem_mb) as log:
+with job_log(snakemake.log[0], "datasets", declared=snakemake.resources) as log:
     set_threads(snakemake.threads)
     images, mosaics, meta = load_mosaics(snakemake.input.mosaics, snakemake.input.source)
     index, position, label = mosaics["source_index"], mosaics["foreground_position"], mosaics["label"]

@@ -14,7 +14,7 @@ from mosaicfocus.model import Module2
 from mosaicfocus.provenance import evaluation_provenance, package_versions
 
 focus = int(snakemake.wildcards.focus)
-with job_log(snakemake.log[0], f"evaluate_{focus}", declared_mb=snakemake.resources.mem_mb) as log:
+with job_log(snakemake.log[0], f"evaluate_{focus}", declared=snakemake.resources) as log:
     set_threads(snakemake.threads)
     device = resolve_device(snakemake.params.device)
     state, model_meta = load_weights(snakemake.input.model, snakemake.input.record)

@@ -10,7 +10,7 @@ from mosaicfocus.data import class_indices
 from mosaicfocus.joblog import job_log
 from mosaicfocus.mosaics import draw_mosaics
 
-with job_log(snakemake.log[0], "mosaics", declared_mb=snakemake.resources.mem_mb) as log:
+with job_log(snakemake.log[0], "mosaics", declared=snakemake.resources) as log:
     params = snakemake.params.mosaics
     source, meta = load_artifact(
         snakemake.input[0],

@@ -41,7 +41,7 @@ def in_groups(items, size):
     return [items[k : k + size] for k in range(0, len(items), size)]
 
 
-with job_log(snakemake.log[0], "report", declared_mb=snakemake.resources.mem_mb) as log:
+with job_log(snakemake.log[0], "report", declared=snakemake.resources) as log:
     records = [json.loads(Path(path).read_text()) for path in inputs.records]
     keys = [(r, level) for r in replicates for level in FOCUS_LEVELS]  # the order of expand()
     health = health_table((r, level, record["meta"]["health"]) for (r, level), record in zip(keys, records))

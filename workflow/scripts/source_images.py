@@ -8,7 +8,7 @@ from mosaicfocus.data import load_source
 from mosaicfocus.devices import set_threads
 from mosaicfocus.joblog import job_log
 
-with job_log(snakemake.log[0], "source_images", declared_mb=snakemake.resources.mem_mb) as log:
+with job_log(snakemake.log[0], "source_images", declared=snakemake.resources) as log:
     set_threads(snakemake.threads)
     params = snakemake.params.source
     images, labels, classes = load_source(

@@ -8,7 +8,7 @@ from mosaicfocus.joblog import job_log
 from mosaicfocus.study import plot_study_difference, read_verdict_files
 
 inputs, outputs = snakemake.input, snakemake.output
-with job_log(snakemake.log[0], "study", declared_mb=snakemake.resources.mem_mb) as log:
+with job_log(snakemake.log[0], "study", declared=snakemake.resources) as log:
     result = read_verdict_files(inputs.csv, inputs.sd_csv, inputs.learned_csv, inputs.learned_sd_csv, inputs.health)
     write_text_atomic(outputs.text, result.text() + "\n")
     log(result.text())

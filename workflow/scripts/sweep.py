@@ -12,7 +12,7 @@ from mosaicfocus.sweep import plot_heatmaps, plot_summary, tidy_accuracy
 
 params, inputs, outputs = snakemake.params, snakemake.input, snakemake.output
 keys = list(params.sweep)
-with job_log(snakemake.log[0], "sweep", declared_mb=snakemake.resources.mem_mb) as log:
+with job_log(snakemake.log[0], "sweep", declared=snakemake.resources) as log:
     matrices = iter(inputs.matrices)  # point by point, replicate by replicate
     entries = []
     for point, health_path in zip(params.points, inputs.health, strict=True):

@@ -16,9 +16,7 @@ from mosaicfocus.training import TrainConfig, TrainingState, train_epochs
 focus = int(snakemake.wildcards.focus)
 params = snakemake.params
 first, last = params.schedule["first"], params.schedule["last"]
-with job_log(
-    snakemake.log[0], f"train_{focus} (epochs {first}..{last})", declared_mb=snakemake.resources.mem_mb
-) as log:
+with job_log(snakemake.log[0], f"train_{focus} (epochs {first}..{last})", declared=snakemake.resources) as log:
     set_threads(snakemake.threads)
     device = resolve_device(params.device)
     images, labels, data_meta = load_dataset(snakemake.input.dataset, focus)
