@@ -1,6 +1,6 @@
 """What every job asks the scheduler for: memory from what it holds, runtime from the work it does.
 
-The rules (workflow/rules/common.smk) call these with the sizes of the job's
+The rules (workflow/rules/resources.smk) call these with the sizes of the job's
 input files, or, before those exist, the sizes the configuration implies; this
 module is the only place the figures live. Memory in MB (10^6 bytes, Snakemake's
 ``mem_mb``), runtime in minutes. Both grow with the attempt: a job that failed
@@ -12,9 +12,9 @@ peak, each term a multiple of a file it reads or writes; the multiples and the
 process size are measured (BENCHMARKS.md, "Scale"), the margin covers what a
 measurement on one machine does not see (another allocator, another CPU's
 kernels). Runtime is the job's images over a stated rate, times a margin, plus
-a fixed start: the rates are those of one CPU thread on the slower of the two
-CPU types the project is measured on, so a GPU or a faster CPU finishes well
-inside them.
+a fixed start: the rates are below one CPU thread's on this project's AVX-512
+machine divided by the 1.5 its AVX2 machines are slower, so a GPU or a faster
+CPU finishes well inside them.
 """
 
 from __future__ import annotations
@@ -44,17 +44,19 @@ MEMORY_MARGIN = 1.25
 # What a job holds at its peak, as multiples of its files (measured, BENCHMARKS.md):
 SOURCE_DECODE_FACTOR = 4  # JPEG bytes, decoded images and torchvision's numpy copy
 TRAIN_DATASET_FACTOR = 2  # the dataset and its copy in the row-phase layout
-# One dataset at a time, plus scoring's working memory, which glibc keeps for reuse: 0.04-0.45
-# of a dataset beyond it at 200,000 mosaics (1.5-1.8 x at the real size's 123 MB datasets are
-# covered by the process allowance).
+# One dataset at a time, and beyond it 0.04-0.57 of a dataset more at 200,000 mosaics
+# (scoring's working memory, which glibc keeps for reuse, and a part not pinned down).
 EVALUATE_DATASET_FACTOR = 1.5
 
 # --- runtime -------------------------------------------------------------------
-# Images per second of one CPU thread (forward and backward for training).
+# Images per second of one CPU thread (forward and backward for training), with what was
+# measured on the AVX-512 machine: training 12,500 (two jobs side by side), scoring 35,000,
+# blending and writing ~7,000 (a job's two threads: 14,000), decoding JPEGs ~3,500 (7,000).
 TRAIN_IMAGES_PER_S = 6_000
 SCORE_IMAGES_PER_S = 15_000
 BLEND_IMAGES_PER_S = 5_000
 DECODE_IMAGES_PER_S = 2_000
+DRAW_MOSAICS_PER_S = 500_000  # numpy draws a few integers per mosaic
 RUNTIME_MARGIN = 2
 START_MINUTES = 5  # Python and torch start, files read and written
 DOWNLOAD_MINUTES = 30  # torchvision's CIFAR-10 download (data.source: cifar10)
@@ -117,8 +119,7 @@ def source_images_runtime(images: int, download: bool, attempt: int = 1) -> int:
 
 
 def mosaics_runtime(count: int, attempt: int = 1) -> int:
-    # Drawing is numpy on a few integers per mosaic: the start is all there is to it.
-    return _runtime(count / (BLEND_IMAGES_PER_S * 100), attempt)
+    return _runtime(count / DRAW_MOSAICS_PER_S, attempt)
 
 
 def datasets_runtime(count: int, attempt: int = 1) -> int:
