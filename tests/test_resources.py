@@ -12,12 +12,12 @@ def test_memory_grows_with_what_a_job_holds_and_with_the_attempt():
     small, large = resources.dataset_mb(10_000), resources.dataset_mb(100_000)
     assert large == pytest.approx(10 * small)
     assert small == pytest.approx(10_000 * (4 * 3 * 32 * 32 + 8) / 1e6)
-    # Training holds the dataset and its row-phase copy; evaluation one dataset and scoring's memory.
+    # Training holds the dataset and its row-phase copy; evaluation one dataset at a time.
     assert resources.train_mem_mb(large) - resources.train_mem_mb(small) == pytest.approx(
         2 * resources.MEMORY_MARGIN * (large - small), abs=100
     )
     assert resources.evaluate_mem_mb(large) - resources.evaluate_mem_mb(small) == pytest.approx(
-        resources.EVALUATE_DATASET_FACTOR * resources.MEMORY_MARGIN * (large - small), abs=100
+        resources.MEMORY_MARGIN * (large - small), abs=100
     )
     assert resources.train_mem_mb(small, attempt=2) == 2 * resources.train_mem_mb(small)
     assert all(value % 100 == 0 for value in (resources.train_mem_mb(small), resources.datasets_mem_mb(1, 2, 3)))

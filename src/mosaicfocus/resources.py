@@ -44,9 +44,7 @@ MEMORY_MARGIN = 1.25
 # What a job holds at its peak, as multiples of its files (measured, BENCHMARKS.md):
 SOURCE_DECODE_FACTOR = 4  # JPEG bytes, decoded images and torchvision's numpy copy
 TRAIN_DATASET_FACTOR = 2  # the dataset and its copy in the row-phase layout
-# One dataset at a time, and beyond it 0.04-0.57 of a dataset more at 200,000 mosaics
-# (scoring's working memory, which glibc keeps for reuse, and a part not pinned down).
-EVALUATE_DATASET_FACTOR = 1.5
+EVALUATE_DATASET_FACTOR = 1  # one dataset at a time
 
 # --- runtime -------------------------------------------------------------------
 # Images per second of one CPU thread (forward and backward for training), with what was

@@ -82,9 +82,11 @@ def predict(model: Module2, images: torch.Tensor, batch_size: int = 500, phased:
     device = next(model.parameters()).device
     phased = row_phased(device, phased)
     features = features_of(model, device, phased)
-    out = []
+    # Allocated once: small tensors kept from every batch would sit between the batches'
+    # large temporaries on the heap, and the C library could not give those back.
+    out = torch.empty(images.shape[0], dtype=torch.int64)
     for start in range(0, images.shape[0], batch_size):
         batch = images[start : start + batch_size].to(device)
         logits = model.fc4(features(to_row_phases(batch) if phased else batch))
-        out.append(logits.argmax(dim=1).cpu())
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.int64)
+        out[start : start + batch_size] = logits.argmax(dim=1).cpu()
+    return out
