@@ -65,3 +65,13 @@ def test_a_dry_run_at_ten_times_the_mosaics_declares_what_the_files_will_need(tm
         resources.source_mb(600), resources.mosaics_mb(200_000), 100_000
     )
     assert declared(output, "evaluate")[0]["mem_mb"] == resources.evaluate_mem_mb(resources.dataset_mb(100_000))
+
+
+def test_an_image_folder_declares_memory_for_the_images_it_holds(tmp_path, cifar_slice):
+    """The source-images job of an image folder is sized by listing the folder (120 per class here)."""
+    result = snakemake(
+        tmp_path, "-n", "--config", f"data={{source: imagefolder, root: {cifar_slice}}}", "mosaics={count: 600}"
+    )
+    [source] = declared(result.stdout + result.stderr, "source_images")
+    assert source["mem_mb"] == resources.source_images_mem_mb(1200)
+    assert source["mem_mb"] < resources.source_images_mem_mb(50_000)

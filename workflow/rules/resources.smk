@@ -2,9 +2,11 @@
 # src/mosaicfocus/resources.py (BENCHMARKS.md, "Scale"); these functions only find
 # their arguments: the sizes of the job's input files (once they exist; a dry run
 # sees the sizes the configuration implies) and the images the job works through.
+import functools
 import os
 
 from mosaicfocus import resources
+from mosaicfocus.layout import image_names, imagefolder_classes
 
 
 def file_mb(paths, expected_mb):
@@ -15,6 +17,18 @@ def file_mb(paths, expected_mb):
         return expected_mb
 
 
+@functools.cache
+def imagefolder_size(root, split):
+    """Images in ``root/split/<class>/``: one listing per class folder, no file opened."""
+    try:
+        return sum(
+            len(image_names(Path(root) / split / name))
+            for name in imagefolder_classes(root, split)
+        )
+    except (OSError, MosaicFocusError):
+        return None  # the parse-time checks name the problem
+
+
 def source_image_count(point, split):
     """Images in the source-images file of a point (train or test split)."""
     data = point_config(point)["data"]
@@ -22,6 +36,11 @@ def source_image_count(point, split):
         return 10 * data["synthetic_per_class"]
     if not split and data["images_per_class"] is not None:
         return 10 * data["images_per_class"]
+    folder = "test" if split else "train"
+    if data["source"] == "imagefolder":
+        listed = imagefolder_size(data["root"], folder)
+        if listed is not None:
+            return listed
     return 10_000 if split else 50_000  # CIFAR-10's test and training splits
 
 
