@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO / "src"))
 from mosaicfocus.joblog import job_memory  # noqa: E402
 
 STAGES = ("source_images", "mosaics", "datasets", "train", "evaluate", "report")
-TORCH_PROCESS_MB = 540  # measured: a Python process with torch imported
+BARE_TORCH_MB = 540  # measured: a Python process that has only imported torch
 
 
 def stage_of(job: str) -> str:
@@ -136,7 +136,7 @@ def print_growth(runs: list[dict]) -> None:
         a, b, before = first[stage], last[stage], summaries[-2][stage]
         print(
             f"| {stage} | {b['wall_s'] / a['wall_s']:.1f}x | {b['peak_mb'] / a['peak_mb']:.1f}x | "
-            f"{(b['peak_mb'] - TORCH_PROCESS_MB) / max(a['peak_mb'] - TORCH_PROCESS_MB, 1):.1f}x | "
+            f"{(b['peak_mb'] - BARE_TORCH_MB) / max(a['peak_mb'] - BARE_TORCH_MB, 1):.1f}x | "
             f"{(b['wall_s'] - before['wall_s']) / step:+.1f} s, {(b['peak_mb'] - before['peak_mb']) / step:+.0f} MB |"
         )
     over = [

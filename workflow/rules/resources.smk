@@ -49,6 +49,12 @@ def mosaic_count(run, split):
     return cfg["heldout"]["count"] if split else cfg["mosaics"]["count"]
 
 
+def largest_dataset_images(run, split):
+    """Images in dataset 10, the foregrounds of the second half of the mosaics."""
+    count = mosaic_count(run, split)
+    return count - count // 2
+
+
 def source_point(wildcards):
     return stage_point(split_run(wildcards.run)[0], "source")
 
@@ -85,7 +91,7 @@ def datasets_mem(wildcards, input, attempt):
     return resources.datasets_mem_mb(
         file_mb([input.source], resources.source_mb(images)),
         file_mb([input.mosaics], resources.mosaics_mb(count)),
-        count - count // 2,
+        largest_dataset_images(wildcards.run, wildcards.split),
         attempt,
     )
 
@@ -98,10 +104,7 @@ def datasets_time(wildcards, attempt):
 def may_use_gpu():
     """Whether a model job may run on a GPU: here when this machine has one, and on a
     cluster unless device is cpu (the login node's lack of a GPU says nothing there)."""
-    device = config["device"]
-    return device == "cuda" or (
-        device == "auto" and (host_has_gpu() or not workflow.local_exec)
-    )
+    return uses_gpu() or (config["device"] == "auto" and not workflow.local_exec)
 
 
 def training_images(wildcards):
@@ -126,8 +129,8 @@ def train_time(wildcards, attempt):
 
 
 def evaluate_mem(wildcards, input, attempt):
-    count = mosaic_count(wildcards.run, wildcards.split)
-    expected = resources.dataset_mb(count - count // 2)
+    images = largest_dataset_images(wildcards.run, wildcards.split)
+    expected = resources.dataset_mb(images)
     largest = max(file_mb([path], expected) for path in input.datasets)
     return resources.evaluate_mem_mb(largest, attempt, may_use_gpu())
 
