@@ -8,6 +8,7 @@ from conftest import REPO
 
 from mosaicfocus.compare import main
 from mosaicfocus.study import (
+    PUBLISHED_TABLES,
     compare_with_study,
     format_study_report,
     plot_study_difference,
@@ -29,6 +30,20 @@ def test_published_matrix_layout_and_values():
     assert list(published.columns) == COLUMNS
     assert published.loc[1, "1"] == 52 and published.loc[2, "2"] == 100 and published.loc[9, "10"] == 92
     assert published.loc[8, "1"] == 34 and published.loc[4, "5"] == 99
+
+
+def test_second_published_table_as_shipped():
+    exp4, second = PUBLISHED_TABLES
+    assert exp4.key == "exp4" and "5_Exp_4_" in exp4.page
+    assert second.key == "cnn_net_10k" and second.page.endswith("4_cnn_net_10k/readme.md")
+    published = published_matrix(second)
+    assert published.shape == (9, 10) and list(published.columns) == COLUMNS
+    assert list(published.index) == list(range(1, 10)) and published.index.name == "trained_on"
+    # Its model 1 fit its training set, unlike the Exp 4 page's (52).
+    assert published.loc[1, "1"] == 100 and published.loc[1, "2"] == 85 and published.loc[2, "3"] == 94
+    assert published.loc[6, "4"] == 87 and published.loc[9, "1"] == 34 and published.loc[9, "10"] == 91
+    assert (np.diag(published.to_numpy()) == 100).all()
+    assert published_matrix().equals(published_matrix(exp4))  # the default stays the table shipped first
 
 
 def test_midpoint_is_half_a_point_up_except_at_100():

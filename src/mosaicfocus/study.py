@@ -1,12 +1,14 @@
-"""Our accuracy matrix against the one the published study printed.
+"""Our accuracy matrix against the ones the published study printed.
 
-The study printed whole percents TRUNCATED, not rounded: a published ``p`` means
-the true accuracy lay in ``[p, p + 1)``, and ``p = 100`` means exactly 100 (it
-cannot exceed it). Differences are therefore taken from the interval midpoint
-(``p + 0.5``, or 100), which removes the half-point bias that comparing with
-``p`` itself would add to every cell; the consistency test uses the interval
-itself, so 52.9 is consistent with a printed 52. Torch-free on purpose: this
-runs on any copy of ``results/`` without the training stack.
+The authors' repository prints this experiment's matrix twice, on two pages and
+with different numbers (``PUBLISHED_TABLES``). Both print whole percents
+TRUNCATED, not rounded: a published ``p`` means the true accuracy lay in
+``[p, p + 1)``, and ``p = 100`` means exactly 100 (it cannot exceed it).
+Differences are therefore taken from the interval midpoint (``p + 0.5``, or
+100), which removes the half-point bias that comparing with ``p`` itself would
+add to every cell; the consistency test uses the interval itself, so 52.9 is
+consistent with a printed 52. Torch-free on purpose: this runs on any copy of
+``results/`` without the training stack.
 """
 
 from __future__ import annotations
@@ -19,13 +21,40 @@ import pandas as pd
 
 from .report import learned_mask, pyplot
 
-PUBLISHED_CSV = Path(__file__).with_name("published_accuracy.csv")
 MIN_REPLICATES = 3  # below this a sample sd says too little for a 2-sd test
 
 
-def published_matrix() -> pd.DataFrame:
-    """The study's matrix as printed (truncated whole percents), laid out like results/accuracy.csv."""
-    return pd.read_csv(PUBLISHED_CSV, index_col="trained_on")
+@dataclass(frozen=True)
+class PublishedTable:
+    """One matrix the study's authors printed for this experiment, and the page it is copied from."""
+
+    key: str  # short name used in reports
+    label: str  # what it is, in words
+    page: str  # path of the page in the authors' repository
+    csv: Path  # the printed values, laid out like results/accuracy.csv
+
+
+PUBLISHED_TABLES = (
+    PublishedTable(
+        key="exp4",
+        label="the Exp 4 page's table (the one shipped first)",
+        page="1_Attention_CIFAR_Mosaic/5_Exp_4_testing_what_network_with_different_where_network_"
+        "cnn_net_10k_mosaic_dataset/readme.md",
+        csv=Path(__file__).with_name("published_accuracy_exp4.csv"),
+    ),
+    PublishedTable(
+        key="cnn_net_10k",
+        label="the second run's table, beside a notebook named for lr 0.01 and 200 epochs",
+        page="1_mosaic_data_attention_experiments/2_testing_what_network_with_different_where_network/"
+        "4_cnn_net_10k/readme.md",
+        csv=Path(__file__).with_name("published_accuracy_cnn_net_10k.csv"),
+    ),
+)
+
+
+def published_matrix(table: PublishedTable = PUBLISHED_TABLES[0]) -> pd.DataFrame:
+    """A published matrix as printed (truncated whole percents), laid out like results/accuracy.csv."""
+    return pd.read_csv(table.csv, index_col="trained_on")
 
 
 def published_interval(published: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -52,6 +81,7 @@ class StudyComparison:
     sd: pd.DataFrame | None
     published: pd.DataFrame
     n: int
+    table: PublishedTable  # which published matrix ``published`` is
 
 
 def _check_layout(frame: pd.DataFrame, name: str, published: pd.DataFrame) -> None:
@@ -76,13 +106,15 @@ def _nan_mean(values: np.ndarray) -> float:
     return float(values.mean()) if values.size else float("nan")
 
 
-def compare_with_study(mean: pd.DataFrame, sd: pd.DataFrame | None = None, n: int = 1) -> StudyComparison:
-    """Compare our mean matrix (and sd over ``n`` replicates) with the published one.
+def compare_with_study(
+    mean: pd.DataFrame, sd: pd.DataFrame | None = None, n: int = 1, table: PublishedTable = PUBLISHED_TABLES[0]
+) -> StudyComparison:
+    """Compare our mean matrix (and sd over ``n`` replicates) with one published matrix.
 
     NaN cells of ``mean`` are skipped by every statistic and listed in ``skipped``.
     ``outside`` needs ``n >= 3`` and ``sd``; a cell without sd is never marked.
     """
-    published = published_matrix()
+    published = published_matrix(table)
     _check_layout(mean, "mean", published)
     if sd is not None:
         _check_layout(sd, "sd", published)
@@ -112,6 +144,7 @@ def compare_with_study(mean: pd.DataFrame, sd: pd.DataFrame | None = None, n: in
         sd=sd,
         published=published,
         n=n,
+        table=table,
     )
 
 
