@@ -14,8 +14,8 @@ with job_log(snakemake.log[0], "study", declared=snakemake.resources) as log:
     log(result.text())
     with atomic_path(outputs.heatmap) as tmp:
         plot_study_difference(
-            result.learned.difference,
+            result.learned[0].difference,
             tmp,
             title="Ours (models that learned) minus the published study, percentage points",
-            outside=result.learned.outside,
+            outside=result.learned[0].outside,
         )
