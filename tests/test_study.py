@@ -218,13 +218,21 @@ def test_shape_and_label_mismatch_name_what_differs():
         compare_with_study(midpoints(), midpoints().set_axis(range(0, 9), axis=0), n=3)
 
 
-def test_plot_writes_a_png(tmp_path):
+def png_height(path) -> int:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(data[20:24], "big")  # IHDR: width at 16-20, height at 20-24
+
+
+def test_plot_draws_a_panel_per_table(tmp_path):
     mean, sd = midpoints() + 0.3, pd.DataFrame(0.1, index=range(1, 10), columns=COLUMNS)
     mean.loc[5] = np.nan
-    comparison = compare_with_study(mean, sd, n=3)
-    path = tmp_path / "difference.png"
-    plot_study_difference(comparison.difference, path, outside=comparison.outside)
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    comparisons = compare_with_tables(mean, sd, n=3)
+    plot_study_difference(comparisons, tmp_path / "both.png")
+    plot_study_difference(comparisons[:1], tmp_path / "one.png")
+    plot_study_difference(compare_with_tables(mean), tmp_path / "untested.png")
+    assert png_height(tmp_path / "both.png") == 2 * png_height(tmp_path / "one.png")
+    assert png_height(tmp_path / "untested.png") == png_height(tmp_path / "both.png")
 
 
 def test_study_module_does_not_import_torch():
