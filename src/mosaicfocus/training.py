@@ -178,9 +178,10 @@ def _fresh_state(attempt: int, abandoned: list[dict] | None = None) -> TrainingS
     )
 
 
-def _restore(state: TrainingState, config: TrainConfig, seed: int, device: torch.device):
-    """Model, optimizer and shuffle generator where ``state`` left them (fresh ones at epoch 0)."""
-    model = build_model(config.outputs, derive_seed(seed, "init"))
+def _restore(state: TrainingState, config: TrainConfig, seed: int, device: torch.device, model=None):
+    """Model, optimizer and shuffle generator where ``state`` left them (fresh ones at epoch 0);
+    ``model``: the network initialised from ``seed`` (Module2 unless given; attention's joint model)."""
+    model = build_model(config.outputs, derive_seed(seed, "init")) if model is None else model
     if state.model:
         model.load_state_dict(state.model)
     model = model.to(device).to(memory_format=torch.channels_last)
