@@ -45,6 +45,12 @@ MEMORY_MARGIN = 1.25
 SOURCE_DECODE_FACTOR = 4  # JPEG bytes, decoded images and torchvision's numpy copy
 TRAIN_DATASET_FACTOR = 2  # the dataset and its copy in the row-phase layout
 EVALUATE_DATASET_FACTOR = 1  # one dataset at a time
+# The attention job holds its source images twice (as read, and laid out for the step, uint8),
+# one dataset at a time for the trajectory, the learned-focus blend it writes, and a step's
+# tiles and activations: about 0.25 MB per mosaic forward, as much again backward (the nine
+# tiles' conv1 and conv2 outputs dominate; an estimate from the layer sizes), taken as 1 MB.
+ATTENTION_SOURCE_FACTOR = 2
+ATTENTION_STEP_MB_PER_MOSAIC = 1
 
 # --- runtime -------------------------------------------------------------------
 # Images per second of one CPU thread (forward and backward for training), with what was
@@ -108,6 +114,21 @@ def evaluate_mem_mb(largest_dataset_file_mb: float, attempt: int = 1, gpu: bool 
     return _memory(EVALUATE_DATASET_FACTOR * largest_dataset_file_mb + (CUDA_HOST_MB if gpu else 0), attempt)
 
 
+def attention_mem_mb(
+    source_file_mbs: list[float],
+    dataset_file_mb: float,
+    learned_file_mb: float,
+    batch_size: int,
+    attempt: int = 1,
+    gpu: bool = False,
+) -> int:
+    """The attention job: source images of every split twice, one dataset, the learned-focus
+    blend, a mini-batch's tiles and activations."""
+    held = ATTENTION_SOURCE_FACTOR * sum(source_file_mbs) + dataset_file_mb + learned_file_mb
+    held += ATTENTION_STEP_MB_PER_MOSAIC * batch_size
+    return _memory(held + (CUDA_HOST_MB if gpu else 0), attempt)
+
+
 def report_mem_mb(attempt: int = 1) -> int:
     return attempt * REPORT_MEM_MB
 
@@ -135,6 +156,23 @@ def train_runtime(epochs: int, images: int, last_job: bool, attempt: int = 1) ->
 def evaluate_runtime(images: int, attempt: int = 1) -> int:
     """Scoring ``images`` images in all (the ten datasets of one model)."""
     return _runtime(images / SCORE_IMAGES_PER_S, attempt)
+
+
+def attention_runtime(
+    epochs: int,
+    training_mosaics: int,
+    trajectory_points: int,
+    dataset_images: int,
+    scored_mosaics: int,
+    attempt: int = 1,
+) -> int:
+    """Joint training (a mosaic is ten CNN passes: nine tiles and their average), the trajectory's
+    scoring of datasets 1..10 (``dataset_images`` in all) at each of its points, and scoring
+    ``scored_mosaics`` mosaics (ten images each) with the final weights, with their blend."""
+    work = epochs * training_mosaics * 10 / TRAIN_IMAGES_PER_S
+    work += trajectory_points * dataset_images / SCORE_IMAGES_PER_S
+    work += scored_mosaics * (10 / SCORE_IMAGES_PER_S + 1 / BLEND_IMAGES_PER_S)
+    return _runtime(work, attempt)
 
 
 def report_runtime(attempt: int = 1) -> int:
