@@ -80,7 +80,7 @@ with job_log(snakemake.log[0], "attention", declared=snakemake.resources) as log
         abandoned=state.abandoned,
     )
     log(f"health of the what network: {health['status']} after {health['attempts']} attempt(s)")
-    focus = {"train": train_summary}
+    focus = {"training": train_summary}  # the training mosaics, scored with the final weights
     for k, split in enumerate(params.splits):
         if k > 0:
             images, mosaics, _ = load_mosaics(inputs.mosaics[k], inputs.sources[k])
