@@ -26,6 +26,7 @@ from mosaicfocus.datasets import _NORMALIZED, blend, focus_dataset, foregrounds
 from mosaicfocus.evaluation import predict
 from mosaicfocus.fast.mosaic import normalize_float32
 from mosaicfocus.mosaics import draw_mosaics
+from mosaicfocus.runs import stage_values, sweep_problems
 from mosaicfocus.seeds import derive_seed
 from mosaicfocus.training import TrainConfig, attempt_seed
 
@@ -242,3 +243,13 @@ def test_a_dead_what_network_is_restarted_with_the_next_attempts_seed():
     # without restarts (the study's protocol) it stays dead
     kept = train_attention(images, train, CONFIG, 9, 3, resume=dead_state(9, 100))
     assert kept.attempt == 1 and kept.alive[1:] == [0, 0]
+
+
+def test_attention_keys_change_only_the_attention_stage_and_need_it_enabled():
+    point = {"train.lr": 0.1, "attention.lr": 0.05, "attention.epochs": 7}
+    assert stage_values(point, "train", "cifar10") == {"train.lr": 0.1}
+    assert stage_values(point, "attention", "cifar10") == point
+    config = {"sweep": {"attention.lr": [0.01, 0.05]}, "attention": {"enabled": False}}
+    (problem,) = sweep_problems(config, lambda point: [])
+    assert problem == "sweep: ['attention.lr'] change nothing with attention.enabled: false; enable it"
+    assert sweep_problems({**config, "attention": {"enabled": True}}, lambda point: []) == []

@@ -46,6 +46,11 @@ def test_enabling_attention_reruns_nothing_of_the_what_network_experiment(tiny_r
     # A different attention setting reruns the attention jobs only.
     other = "attention={enabled: true, epochs: 3, trajectory_every: 2, lr: 0.05}"
     assert plan(workdir, "--config", other) == ATTENTION_JOBS
+    # A sweep of attention keys shares the what networks: per point its attention jobs and the
+    # point's report and study (which read the shared evaluations), nothing else.
+    swept = plan(workdir, "--config", ATTENTION, "sweep={attention.lr: [0.02, 0.05]}")
+    jobs = {"attention": 2, "evaluate_attention": 2, "attention_report": 2, "report": 2, "study": 2}
+    assert swept == {**jobs, "sweep": 1, "all": 1}
 
 
 def test_the_attention_run_writes_its_outputs(attention_run):

@@ -135,6 +135,9 @@ def sweep_problems(config: dict, validate: Callable[[dict], list[str]]) -> list[
                     problems.append(f"sweep: {problem}")
                 else:
                     problems.append(f"sweep: {key}: {value!r} makes the configuration invalid: {problem}")
+    attention_keys = [key for key in sweep if SWEEPABLE.get(key) == "attention"]
+    if attention_keys and not (config.get("attention") or {}).get("enabled"):
+        problems.append(f"sweep: {attention_keys} change nothing with attention.enabled: false; enable it")
     if "dirichlet_alpha" in sweep and "weighting" not in sweep and config.get("weighting") != "dirichlet":
         problems.append("sweep: dirichlet_alpha changes nothing with weighting: linear; set weighting: dirichlet")
     return problems
