@@ -253,3 +253,24 @@ def test_attention_keys_change_only_the_attention_stage_and_need_it_enabled():
     (problem,) = sweep_problems(config, lambda point: [])
     assert problem == "sweep: ['attention.lr'] change nothing with attention.enabled: false; enable it"
     assert sweep_problems({**config, "attention": {"enabled": True}}, lambda point: []) == []
+
+
+def test_the_report_names_the_closest_row_and_keeps_every_replicates_counts():
+    import pandas as pd
+
+    from mosaicfocus.attention_report import attention_matrix, closest_row, focus_table
+
+    matrix = pd.DataFrame(
+        [[10.0 * level + j for j in range(10)] for level in range(1, 10)],
+        index=pd.Index(range(1, 10), name="trained_on"),
+        columns=[str(j) for j in range(1, 11)],
+    )
+    extended = attention_matrix(matrix, [30.0 + j + 0.5 for j in range(10)], [50.0] * 9, 42.0)
+    assert extended.shape == (10, 11) and extended.loc["attention", "learned"] == 42.0
+    assert closest_row(extended) == (3, 0.5)
+    summary = {"accuracy": 50, "ftpt": 40, "ffpt": 10, "ftpf": 20, "ffpf": 30, "foreground_alpha": 0.5}
+    summary.update(effective_focus=4.5, max_alpha_at_least_half=60, entropy_bits=1.5, loss=0.9)
+    records = [{"test": {**summary, "ftpt": ftpt}, "health": {"status": "learned", "attempts": 1}} for ftpt in (40, 50)]
+    table = focus_table(records, [1, 2], ["test"])
+    assert list(table["replicate"]) == ["1", "2", "mean", "sd", "n"]
+    assert list(table["ftpt"]) == pytest.approx([40, 50, 45, math.sqrt(50), 2])
