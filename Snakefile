@@ -13,8 +13,18 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/resources.smk"
 include: "workflow/rules/data.smk"
-include: "workflow/rules/training.smk"
-include: "workflow/rules/evaluation.smk"
+
+
+if LOCKSTEP:
+
+    include: "workflow/rules/lockstep.smk"
+
+else:
+
+    include: "workflow/rules/training.smk"
+    include: "workflow/rules/evaluation.smk"
+
+
 include: "workflow/rules/report.smk"
 include: "workflow/rules/attention_common.smk"
 include: "workflow/rules/attention.smk"

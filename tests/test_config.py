@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from mosaicfocus.configcheck import config_problems, source_problems, validate_config
-from mosaicfocus.hostcheck import NO_CUDA_ADVICE, cuda_problem, host_has_gpu
+from mosaicfocus.hostcheck import NO_CUDA_ADVICE, cuda_problem, host_has_gpu, job_device, lockstep_training
 from mosaicfocus.layout import imagefolder_check
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,8 +30,10 @@ def test_defaults_fill_an_empty_config_with_the_protocol_values():
         "epochs": 200,
         "restarts": 3,  # this workflow's default; the study's protocol is 0 (config.yaml says so)
         "epochs_per_job": 100,
+        "lockstep": "auto",
         "threads": 1,
     }
+    assert config["device"] == "auto" and config["tf32"] is False
     assert config["mosaics"]["count"] == 20000
     assert config["foreground_classes"] == ["airplane", "automobile", "bird"]
     assert config["data"]["source"] == "cifar10"
@@ -110,25 +112,54 @@ def test_slice_larger_than_the_source_names_the_smallest_class():
     assert source_problems(config) == []
 
 
-def test_cuda_is_checked_only_for_local_runs():
+def test_cuda_is_checked_only_for_local_runs(monkeypatch):
+    import torch
+
     no_gpu = lambda: False  # noqa: E731
     assert "no CUDA device" in cuda_problem("cuda", local_exec=True, has_gpu=no_gpu)
     assert cuda_problem("cuda", local_exec=False, has_gpu=no_gpu) is None  # SLURM: the job checks
     assert cuda_problem("auto", local_exec=True, has_gpu=no_gpu) is None
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert cuda_problem("cuda", local_exec=True, has_gpu=lambda: True) is None
+    assert cuda_problem("auto", local_exec=True, has_gpu=lambda: True) is None
+
+
+def test_a_gpu_that_torch_cannot_use_is_refused_with_both_fixes(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for device in ("auto", "cuda"):
+        problem = cuda_problem(device, local_exec=True, has_gpu=lambda: True)
+        assert problem.startswith(
+            f"device: {device}, and this machine has an NVIDIA GPU, but torch {torch.__version__}"
+        )
+        assert f"torch.version.cuda {torch.version.cuda}" in problem
+        assert "set device: cpu" in problem and "install a torch wheel built for a CUDA version" in problem
+    assert cuda_problem("cpu", local_exec=True, has_gpu=lambda: True) is None
+
+
+def test_device_auto_is_resolved_before_any_job():
+    gpu, no_gpu = (lambda: True), (lambda: False)
+    assert job_device("auto", local_exec=True, has_gpu=gpu) == "cuda"
+    assert job_device("auto", local_exec=True, has_gpu=no_gpu) == "cpu"
+    assert job_device("auto", local_exec=False, has_gpu=no_gpu) == "cuda"  # a cluster's nodes
+    assert job_device("cpu", local_exec=False, has_gpu=gpu) == "cpu"
+    assert lockstep_training("auto", "auto", has_gpu=gpu) and lockstep_training("auto", "cuda", has_gpu=no_gpu)
+    assert not lockstep_training("auto", "auto", has_gpu=no_gpu) and not lockstep_training("auto", "cpu", has_gpu=gpu)
+    assert lockstep_training(True, "cpu", has_gpu=no_gpu) and not lockstep_training(False, "cuda", has_gpu=gpu)
 
 
 def test_both_cuda_checks_give_the_same_advice(monkeypatch):
     """Before the first job (hostcheck, no torch) and in the job (devices, torch): one advice."""
     import torch
 
-    from mosaicfocus.devices import resolve_device
+    from mosaicfocus.devices import prepare_device
     from mosaicfocus.errors import MosaicFocusError
 
     assert NO_CUDA_ADVICE in cuda_problem("cuda", local_exec=True, has_gpu=lambda: False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(MosaicFocusError, match="torch sees no CUDA device") as raised:
-        resolve_device("cuda")
+    with pytest.raises(MosaicFocusError, match="it does not fall back to the CPU") as raised:
+        prepare_device("cuda")
     assert NO_CUDA_ADVICE in str(raised.value)
 
 

@@ -8,11 +8,17 @@ from conftest import REPO
 
 from mosaicfocus.compare import main
 from mosaicfocus.study import (
+    PUBLISHED_TABLES,
+    classify_reproduction,
+    compare_published_tables,
     compare_with_study,
+    compare_with_tables,
+    format_reproduction,
     format_study_report,
     plot_study_difference,
     published_matrix,
     published_midpoint,
+    verdict,
 )
 
 COLUMNS = [str(j) for j in range(1, 11)]
@@ -29,6 +35,31 @@ def test_published_matrix_layout_and_values():
     assert list(published.columns) == COLUMNS
     assert published.loc[1, "1"] == 52 and published.loc[2, "2"] == 100 and published.loc[9, "10"] == 92
     assert published.loc[8, "1"] == 34 and published.loc[4, "5"] == 99
+
+
+def test_second_published_table_as_shipped():
+    exp4, second = PUBLISHED_TABLES
+    assert exp4.key == "exp4" and "5_Exp_4_" in exp4.page
+    assert second.key == "cnn_net_10k" and second.page.endswith("4_cnn_net_10k/readme.md")
+    published = published_matrix(second)
+    assert published.shape == (9, 10) and list(published.columns) == COLUMNS
+    assert list(published.index) == list(range(1, 10)) and published.index.name == "trained_on"
+    # Its model 1 fit its training set, unlike the Exp 4 page's (52).
+    assert published.loc[1, "1"] == 100 and published.loc[1, "2"] == 85 and published.loc[2, "3"] == 94
+    assert published.loc[6, "4"] == 87 and published.loc[9, "1"] == 34 and published.loc[9, "10"] == 91
+    assert (np.diag(published.to_numpy()) == 100).all()
+    assert published_matrix().equals(published_matrix(exp4))  # the default stays the table shipped first
+
+
+def test_the_two_published_tables_differ_by_2_3_points_per_cell_most_in_row_1():
+    tables = compare_published_tables()
+    assert tables.difference.loc[1, "1"] == 47.5  # 100 against [52, 53)
+    assert tables.difference.loc[6, "6"] == 0.5  # 100 against [99, 100)
+    assert tables.difference.loc[2, "10"] == 5.0 and tables.difference.loc[9, "9"] == 0.0
+    assert tables.mad == pytest.approx(204 / 90)  # 2.27 points
+    expected_rows = {1: 11.15, 2: 3.4, 3: 1.0, 4: 0.7, 5: 0.9, 6: 0.95, 7: 0.4, 8: 0.9, 9: 1.0}
+    assert tables.mad_per_row.to_dict() == pytest.approx(expected_rows)
+    assert tables.mad_per_row.idxmax() == 1
 
 
 def test_midpoint_is_half_a_point_up_except_at_100():
@@ -93,8 +124,89 @@ def test_report_lists_cells_outside():
     mean.loc[2, "3"] = 90.0
     report = format_study_report(compare_with_study(mean, sd, n=4), label="runs")
     assert "1 of 90 cells" in report and "(n = 4 replicates)" in report
-    assert "(2,3) runs 90.00 ± 0.50 vs published 92 (true value in [92, 93))" in report
+    assert "(2,3) runs 90.00 ± 0.50 vs published exp4 92 (true value in [92, 93))" in report
     assert "Spearman" in report and "-2.50" in report
+
+
+def both_tables(mean: pd.DataFrame, sd: pd.DataFrame) -> pd.DataFrame:
+    return classify_reproduction(*compare_with_tables(mean, sd, n=5))
+
+
+def test_a_mean_at_one_tables_midpoint_reproduces_that_table():
+    exp4, second = PUBLISHED_TABLES
+    sd = pd.DataFrame(0.1, index=range(1, 10), columns=COLUMNS)
+    classes = both_tables(midpoints(), sd)
+    same_printed = (published_matrix(exp4) == published_matrix(second)).to_numpy()
+    assert same_printed.sum() == 30
+    assert set(classes.to_numpy()[same_printed]) == {"both"}
+    assert set(classes.to_numpy()[~same_printed]) == {"exp4 only"}
+    assert classes.loc[1, "1"] == "exp4 only" and classes.loc[3, "4"] == "both"
+    classes = both_tables(published_midpoint(published_matrix(second)), sd)
+    assert classes.loc[1, "1"] == "cnn_net_10k only"
+    assert classes.loc[6, "6"] == "both"  # its 100 ± 0.2 reaches into exp4's [99, 100)
+    expected_both = same_printed.copy()
+    expected_both[5, 5] = True
+    assert set(classes.to_numpy()[expected_both]) == {"both"}
+    assert set(classes.to_numpy()[~expected_both]) == {"cnn_net_10k only"}
+
+
+def test_a_mean_between_the_tables_or_off_both():
+    mean, sd = midpoints(), pd.DataFrame(0.1, index=range(1, 10), columns=COLUMNS)
+    mean.loc[1, "3"], sd.loc[1, "3"] = 71.5, 0.5  # exp4 [68, 69), cnn_net_10k [75, 76): 70.5-72.5 in the gap
+    mean.loc[2, "3"], sd.loc[2, "3"] = 93.5, 0.1  # exp4 [92, 93), cnn_net_10k [94, 95): the one-point gap
+    mean.loc[1, "5"], sd.loc[1, "5"] = 64.0, 0.5  # cnn_net_10k [60, 61) below exp4 [67, 68) this time
+    mean.loc[1, "2"], sd.loc[1, "2"] = 95.0, 1.0  # exp4 64, cnn_net_10k 85: above both
+    mean.loc[1, "1"], sd.loc[1, "1"] = 30.0, 1.0  # exp4 52, cnn_net_10k 100: below both
+    mean.loc[6, "2"], sd.loc[6, "2"] = 46.9, 0.7  # both printed 49: 48.3 < 49
+    mean.loc[4, "9"], sd.loc[4, "9"] = 86.0, 0.0  # exp4 [87, 88), cnn_net_10k [86, 87): 86 meets the second
+    mean.loc[6, "6"], sd.loc[6, "6"] = 100.0, 0.0  # exp4 [99, 100), cnn_net_10k exactly 100
+    classes = both_tables(mean, sd)
+    assert classes.loc[1, "3"] == "between" and classes.loc[2, "3"] == "between" and classes.loc[1, "5"] == "between"
+    assert classes.loc[1, "2"] == "beyond" and classes.loc[1, "1"] == "beyond" and classes.loc[6, "2"] == "beyond"
+    assert classes.loc[4, "9"] == "cnn_net_10k only" and classes.loc[6, "6"] == "cnn_net_10k only"
+    report = format_reproduction(*compare_with_tables(mean, sd, n=5), label="ours")
+    assert "between: 3, beyond: 3 (of 90 cells tested)" in report
+    assert "(1,3) between: ours 71.50 ± 0.50 vs exp4 68 (true value in [68, 69)), cnn_net_10k 75" in report
+    assert "(1,1) beyond: ours 30.00 ± 1.00 vs exp4 52 (true value in [52, 53)), cnn_net_10k 100 (exactly)" in report
+    assert "reproduces at least one table: 84 of 90" in report and "within the span of the two: 87" in report
+
+
+def test_reproduction_needs_the_two_sd_test_and_skips_cells_without_sd():
+    mean, sd = midpoints(), pd.DataFrame(0.1, index=range(1, 10), columns=COLUMNS)
+    assert classify_reproduction(*compare_with_tables(mean, sd, n=2)) is None
+    assert "not run" in format_reproduction(*compare_with_tables(mean, sd, n=2))
+    sd.loc[3] = np.nan
+    classes = both_tables(mean, sd)
+    assert classes.loc[3].isna().all() and classes.drop(index=3).notna().all().all()
+    with pytest.raises(ValueError, match="different means"):
+        classify_reproduction(compare_with_study(mean, sd, 5), compare_with_study(mean + 1, sd, 5, PUBLISHED_TABLES[1]))
+
+
+def health_table(replicates: int, status: str = "learned") -> pd.DataFrame:
+    rows = [(r, i, status) for r in range(1, replicates + 1) for i in range(1, 10)]
+    return pd.DataFrame(rows, columns=["replicate", "trained_on", "status"])
+
+
+def test_verdict_text_names_both_tables_and_what_reproduces():
+    exp4, second = PUBLISHED_TABLES
+    mean, sd = midpoints(), pd.DataFrame(0.1, index=range(1, 10), columns=COLUMNS)
+    result = verdict(mean, sd, mean, sd, health_table(3))
+    assert [c.table for c in result.learned] == [exp4, second] == [c.table for c in result.all_runs]
+    assert result.learned[0].mad == 0 and result.learned[1].mad == pytest.approx(result.all_runs[1].mad)
+    text = result.text()
+    assert exp4.page in text and second.page in text
+    assert "-- against published exp4 --" in text and "-- against published cnn_net_10k --" in text
+    assert "mean |difference|: 2.267 points over 90 cells (the same printed value in 30 of them)" in text
+    assert "both: 30, exp4 only: 60, cnn_net_10k only: 0, between: 0, beyond: 0 (of 90 cells tested)" in text
+    assert "against published cnn_net_10k: mean |difference|: 2.267 points" in text
+    assert (result.reproduction == "both").sum().sum() == 30
+
+
+def test_verdict_of_one_replicate_runs_no_test():
+    mean = midpoints()
+    result = verdict(mean, mean * np.nan, mean, mean * np.nan, health_table(1))
+    assert result.reproduction is None and all(c.outside is None for c in result.learned)
+    assert "reproduction against both tables needs the 2-sd test: not run" in result.text()
 
 
 def test_shape_and_label_mismatch_name_what_differs():
@@ -106,13 +218,21 @@ def test_shape_and_label_mismatch_name_what_differs():
         compare_with_study(midpoints(), midpoints().set_axis(range(0, 9), axis=0), n=3)
 
 
-def test_plot_writes_a_png(tmp_path):
+def png_height(path) -> int:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(data[20:24], "big")  # IHDR: width at 16-20, height at 20-24
+
+
+def test_plot_draws_a_panel_per_table(tmp_path):
     mean, sd = midpoints() + 0.3, pd.DataFrame(0.1, index=range(1, 10), columns=COLUMNS)
     mean.loc[5] = np.nan
-    comparison = compare_with_study(mean, sd, n=3)
-    path = tmp_path / "difference.png"
-    plot_study_difference(comparison.difference, path, outside=comparison.outside)
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    comparisons = compare_with_tables(mean, sd, n=3)
+    plot_study_difference(comparisons, tmp_path / "both.png")
+    plot_study_difference(comparisons[:1], tmp_path / "one.png")
+    plot_study_difference(compare_with_tables(mean), tmp_path / "untested.png")
+    assert png_height(tmp_path / "both.png") == 2 * png_height(tmp_path / "one.png")
+    assert png_height(tmp_path / "untested.png") == png_height(tmp_path / "both.png")
 
 
 def test_study_module_does_not_import_torch():
@@ -135,7 +255,10 @@ def test_cli_study_prints_the_report(tmp_path, capsys):
     write_results(tmp_path / "results", 3)
     assert main(["--study", str(tmp_path / "results")]) == 0
     out = capsys.readouterr().out
-    assert "published midpoint" in out and "0 of 90 cells" in out and "(n = 3 replicates)" in out
+    assert "published exp4 midpoint" in out and "published cnn_net_10k midpoint" in out
+    assert "0 of 90 cells have the published exp4 interval outside" in out and "(n = 3 replicates)" in out
+    assert "-- results against both tables --".replace("results", str(tmp_path / "results")) in out
+    assert "reproduces at least one table: 90 of 90" in out
 
 
 def test_cli_study_heldout_and_one_replicate(tmp_path, capsys):

@@ -6,7 +6,7 @@
 Two folders: prints B - A in percentage points (rows trained on, columns tested
 on), the largest changes, and the mean absolute difference, like ``dvc metrics
 diff`` does for metrics. ``--study``: compares the folder's mean matrix with the
-published one (see ``mosaicfocus.study``), using the ``_sd`` sibling of the
+two published ones (see ``mosaicfocus.study``), using the ``_sd`` sibling of the
 matrix when it holds values and the number of replicate matrices
 (``eval{split}/accuracy.csv``, ``replicates/*/eval{split}/accuracy.csv``) as n.
 Exit status 0; 2 when a matrix is missing or malformed.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .study import compare_with_study, format_study_report, read_verdict
+from .study import compare_with_tables, format_against_tables, read_verdict
 
 
 def read_matrix(folder: str | Path, name: str = "accuracy.csv") -> pd.DataFrame:
@@ -57,20 +57,20 @@ def replicate_count(folder: str | Path, name: str = "accuracy.csv") -> int:
 
 
 def study_report(folder: str | Path, name: str = "accuracy.csv") -> str:
-    """Report of ``folder``'s matrix against the published study (mean, sd when it has values, n)."""
+    """Report of ``folder``'s matrix against each published table (mean, sd when it has values, n)."""
     mean = read_matrix(folder, name)
     sd_path = Path(folder) / f"{Path(name).stem}_sd.csv"
     sd = pd.read_csv(sd_path, index_col="trained_on") if sd_path.is_file() else None
     if sd is not None and sd.isna().all().all():
         sd = None  # one replicate: the sd file is written, but empty
-    return format_study_report(compare_with_study(mean, sd, replicate_count(folder, name)), label=str(folder))
+    return format_against_tables(compare_with_tables(mean, sd, replicate_count(folder, name)), label=str(folder))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mosaicfocus.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("a", nargs="?", help="first results folder (e.g. results)")
     parser.add_argument("b", nargs="?", help="second results folder")
-    parser.add_argument("--study", metavar="RESULTS_DIR", help="compare this one folder with the published matrix")
+    parser.add_argument("--study", metavar="RESULTS_DIR", help="compare this one folder with the published matrices")
     parser.add_argument("--matrix", default="accuracy.csv", help="matrix file inside the folder(s)")
     args = parser.parse_args(argv)
     if args.study is not None and args.a is not None:

@@ -51,6 +51,9 @@ EVALUATE_DATASET_FACTOR = 1  # one dataset at a time
 # tiles' conv1 and conv2 outputs dominate; an estimate from the layer sizes), taken as 1 MB.
 ATTENTION_SOURCE_FACTOR = 2
 ATTENTION_STEP_MB_PER_MOSAIC = 1
+# The lock-step job: the nine training datasets and their stacked copy (on a GPU the copy is
+# on the device, but the host holds it while filling it), then one scored dataset at a time.
+LOCKSTEP_DATASETS_FACTOR = 2
 
 # --- runtime -------------------------------------------------------------------
 # Images per second of one CPU thread (forward and backward for training), with what was
@@ -129,6 +132,12 @@ def attention_mem_mb(
     return _memory(held + (CUDA_HOST_MB if gpu else 0), attempt)
 
 
+def lockstep_mem_mb(training_files_mb: float, largest_scored_mb: float, attempt: int = 1, gpu: bool = False) -> int:
+    """The nine training datasets twice while training, one scored dataset after."""
+    held = max(LOCKSTEP_DATASETS_FACTOR * training_files_mb, largest_scored_mb)
+    return _memory(held + (CUDA_HOST_MB if gpu else 0), attempt)
+
+
 def report_mem_mb(attempt: int = 1) -> int:
     return attempt * REPORT_MEM_MB
 
@@ -151,6 +160,14 @@ def train_runtime(epochs: int, images: int, last_job: bool, attempt: int = 1) ->
     model's last job also scores its training set once, for the health record."""
     scoring = images / SCORE_IMAGES_PER_S if last_job else 0
     return _runtime(epochs * images / TRAIN_IMAGES_PER_S + scoring, attempt)
+
+
+def lockstep_runtime(epochs: int, images: int, networks: int, scored_images: int, attempt: int = 1) -> int:
+    """``epochs`` epochs of ``networks`` networks on ``images`` images each, then (in the
+    last job) ``scored_images`` images scored by each network. At the CPU rates: the job
+    is meant for a GPU, but a CPU run must not be killed for being one."""
+    work = networks * (epochs * images / TRAIN_IMAGES_PER_S + scored_images / SCORE_IMAGES_PER_S)
+    return _runtime(work, attempt)
 
 
 def evaluate_runtime(images: int, attempt: int = 1) -> int:

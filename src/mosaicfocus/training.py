@@ -181,17 +181,32 @@ def _fresh_state(attempt: int, abandoned: list[dict] | None = None) -> TrainingS
 def _restore(state: TrainingState, config: TrainConfig, seed: int, device: torch.device, model=None):
     """Model, optimizer and shuffle generator where ``state`` left them (fresh ones at epoch 0);
     ``model``: the network initialised from ``seed`` (Module2 unless given; attention's joint model)."""
+    model = restored_model(state, config, seed, model).to(device).to(memory_format=torch.channels_last)
+    optimizer = fast.MomentumSGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    if state.momentum:
+        # empty_like keeps each parameter's strides (channels_last): the foreach kernels of
+        # the optimizer stay on their fused path only when parameters and buffers agree.
+        optimizer.buffers = [
+            torch.empty_like(param).copy_(state.momentum[name]) for name, param in model.named_parameters()
+        ]
+    return model, optimizer, restored_shuffle(state, seed)
+
+
+def restored_model(state: TrainingState, config: TrainConfig, seed: int, model=None):
+    """The attempt's network as ``state`` left it, on the CPU: drawn from ``seed`` at epoch 0
+    (``model``, when given, is that draw: attention's joint model)."""
     model = build_model(config.outputs, derive_seed(seed, "init")) if model is None else model
     if state.model:
         model.load_state_dict(state.model)
-    model = model.to(device).to(memory_format=torch.channels_last)
-    optimizer = fast.MomentumSGD(model.parameters(), lr=config.lr, momentum=config.momentum)
-    if state.momentum:
-        optimizer.buffers = [state.momentum[name].to(device).clone() for name, _ in model.named_parameters()]
+    return model
+
+
+def restored_shuffle(state: TrainingState, seed: int) -> torch.Generator:
+    """The attempt's shuffle generator as ``state`` left it: seeded from ``seed`` at epoch 0."""
     shuffle = torch.Generator().manual_seed(derive_seed(seed, "shuffle"))
     if state.shuffle.numel():
         shuffle.set_state(state.shuffle)
-    return model, optimizer, shuffle
+    return shuffle
 
 
 def _snapshot(state: TrainingState, model, optimizer, shuffle) -> TrainingState:

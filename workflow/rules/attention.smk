@@ -20,7 +20,7 @@ rule attention:
         "../../envs/torch.yaml"
     threads: config["train"]["threads"]
     resources:
-        gpu=1 if uses_gpu() else 0,
+        gpu=model_gpus,
         mem_mb=attention_mem,
         runtime=attention_time,
     params:
@@ -28,7 +28,7 @@ rule attention:
         train=attention_settings,
         schedule=attention_schedule,
         splits=SPLITS,
-        device=config["device"],
+        device=device_params,
         # The loss of a uniform guess, ln(classes), is what training health measures against.
         classes=len(config["foreground_classes"]),
         batch_size=config["evaluate"]["batch_size"],
@@ -51,11 +51,11 @@ rule evaluate_attention:
         "../../envs/torch.yaml"
     threads: config["evaluate"]["threads"]
     resources:
-        gpu=1 if uses_gpu() else 0,
+        gpu=model_gpus,
         mem_mb=attention_evaluate_mem,
         runtime=attention_evaluate_time,
     params:
-        device=config["device"],
+        device=device_params,
         batch_size=config["evaluate"]["batch_size"],
     script:
         "../scripts/attention_evaluate.py"

@@ -137,7 +137,7 @@ def attention_mem(wildcards, input, attempt):
             config["evaluate"]["batch_size"],
         ),
         attempt,
-        may_use_gpu(),
+        model_device() == "cuda",
     )
 
 
@@ -161,7 +161,7 @@ def attention_evaluate_mem(wildcards, input, attempt):
     images = largest_dataset_images(wildcards.run, wildcards.split)
     expected = resources.dataset_mb(images)
     largest = max(file_mb([path], expected) for path in input.datasets)
-    return resources.evaluate_mem_mb(largest, attempt, may_use_gpu())
+    return resources.evaluate_mem_mb(largest, attempt, model_device() == "cuda")
 
 
 def attention_evaluate_time(wildcards, attempt):

@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from mosaicfocus.configcheck import config_problems, source_problems, validate_config
 from mosaicfocus.errors import MosaicFocusError
-from mosaicfocus.hostcheck import cuda_problem, host_has_gpu
+from mosaicfocus.hostcheck import cuda_problem, job_device, lockstep_training
 from mosaicfocus.runs import (
     POINT_PATTERN,
     RUN_PATTERN,
@@ -159,9 +159,25 @@ wildcard_constraints:
     key=r"[a-z_.]+",
 
 
-def uses_gpu():
-    device = config["device"]
-    return device == "cuda" or (device == "auto" and host_has_gpu())
+def model_device():
+    """cpu or cuda: where the model jobs run (device: auto resolved, hostcheck.job_device)."""
+    return job_device(config["device"], workflow.local_exec)
+
+
+def device_params(wildcards):
+    """The resolved device of a model job: a job never runs elsewhere, and a change of
+    device (or of TF32, which changes CUDA's arithmetic) reruns the model jobs."""
+    if model_device() == "cuda":
+        return {"device": "cuda", "tf32": config["tf32"]}
+    return {"device": "cpu"}
+
+
+def model_gpus(wildcards):
+    return 1 if model_device() == "cuda" else 0
+
+
+# One job per replicate training its nine models together (the GPU path), or per-model jobs.
+LOCKSTEP = lockstep_training(config["train"]["lockstep"], config["device"])
 
 
 def source_params(wildcards):
@@ -237,6 +253,13 @@ def model_seed(wildcards):
     return derive_seed(replicate_seed(wildcards.run), "train", int(wildcards.focus))
 
 
+def lockstep_seeds(wildcards):
+    """The nine models' seeds, as model_seed gives them to the per-model jobs."""
+    return [
+        derive_seed(replicate_seed(wildcards.run), "train", f) for f in FOCUS_LEVELS
+    ]
+
+
 def train_settings(wildcards):
     """What a model's weights depend on besides its seed, its data and its epochs."""
     cfg = run_config(wildcards.run)
@@ -274,14 +297,7 @@ def stage_ends(train):
 
 def training_inputs(wildcards):
     """The model's dataset and, past the first job, the state its training resumes from."""
-    train = run_config(wildcards.run)["train"]
-    first, until = training_epochs(wildcards)
-    if "epoch" in wildcards.keys() and until not in stage_ends(train):
-        raise WorkflowError(
-            f"No training job ends at epoch {until}: with train.epochs={train['epochs']} "
-            f"and train.epochs_per_job={train['epochs_per_job']} they end at "
-            f"{stage_ends(train) + [train['epochs']]}."
-        )
+    first, _ = training_epochs(wildcards)
     inputs = {
         "dataset": DATASET.format(
             run=stage_run(wildcards.run, "datasets"),
@@ -300,8 +316,52 @@ def training_epochs(wildcards):
     """(first, last) epoch of the training job with these wildcards."""
     train = run_config(wildcards.run)["train"]
     last = int(wildcards.epoch) if "epoch" in wildcards.keys() else train["epochs"]
+    if "epoch" in wildcards.keys() and last not in stage_ends(train):
+        raise WorkflowError(
+            f"No training job ends at epoch {last}: with train.epochs={train['epochs']} "
+            f"and train.epochs_per_job={train['epochs_per_job']} they end at "
+            f"{stage_ends(train) + [train['epochs']]}."
+        )
     first = max([end for end in stage_ends(train) if end < last], default=0) + 1
     return first, last
+
+
+def lockstep_inputs(wildcards):
+    """The nine training datasets, past the first job the nine states training resumes
+    from, and in the last job every dataset the 90 (or 180) scores need."""
+    first, _ = training_epochs(wildcards)
+    datasets_run = stage_run(wildcards.run, "datasets")
+    inputs = {
+        "datasets": expand(DATASET, run=datasets_run, split="", dataset=FOCUS_LEVELS)
+    }
+    if first > 1:
+        inputs["resume"] = expand(
+            TRAINING_STATE, run=wildcards.run, focus=FOCUS_LEVELS, epoch=first - 1
+        )
+    if "epoch" not in wildcards.keys():
+        inputs["scored"] = [path for _, _, path in scored_datasets(wildcards)]
+    return inputs
+
+
+def scored_datasets(wildcards):
+    """(split, dataset, path) of every dataset a replicate's models are scored on."""
+    datasets_run = stage_run(wildcards.run, "datasets")
+    return [
+        (split, dataset, DATASET.format(run=datasets_run, split=split, dataset=dataset))
+        for split in SPLITS
+        for dataset in DATASETS
+    ]
+
+
+def scored_labels(wildcards):
+    return [[split, dataset] for split, dataset, _ in scored_datasets(wildcards)]
+
+
+def lockstep_cells():
+    """(split, trained on, tested on) of every score of a replicate, in the order of the
+    lock-step job's evaluation outputs (its script reads them from params, not the order).
+    """
+    return [(s, f, d) for s in SPLITS for f in FOCUS_LEVELS for d in DATASETS]
 
 
 def evaluation_datasets(wildcards):

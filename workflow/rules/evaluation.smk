@@ -16,11 +16,11 @@ rule evaluate:
         "../../envs/torch.yaml"
     threads: config["evaluate"]["threads"]
     resources:
-        gpu=1 if uses_gpu() else 0,
+        gpu=model_gpus,
         mem_mb=evaluate_mem,
         runtime=evaluate_time,
     params:
-        device=config["device"],
+        device=device_params,
         batch_size=config["evaluate"]["batch_size"],
     script:
         "../scripts/evaluate.py"

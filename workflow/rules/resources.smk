@@ -101,12 +101,6 @@ def datasets_time(wildcards, attempt):
     return resources.datasets_runtime(count, attempt)
 
 
-def may_use_gpu():
-    """Whether a model job may run on a GPU: here when this machine has one, and on a
-    cluster unless device is cpu (the login node's lack of a GPU says nothing there)."""
-    return uses_gpu() or (config["device"] == "auto" and not workflow.local_exec)
-
-
 def training_images(wildcards):
     return mosaic_count(wildcards.run, "") // 2
 
@@ -114,7 +108,7 @@ def training_images(wildcards):
 def train_mem(wildcards, input, attempt):
     expected = resources.dataset_mb(training_images(wildcards))
     return resources.train_mem_mb(
-        file_mb([input.dataset], expected), attempt, may_use_gpu()
+        file_mb([input.dataset], expected), attempt, model_device() == "cuda"
     )
 
 
@@ -132,12 +126,38 @@ def evaluate_mem(wildcards, input, attempt):
     images = largest_dataset_images(wildcards.run, wildcards.split)
     expected = resources.dataset_mb(images)
     largest = max(file_mb([path], expected) for path in input.datasets)
-    return resources.evaluate_mem_mb(largest, attempt, may_use_gpu())
+    return resources.evaluate_mem_mb(largest, attempt, model_device() == "cuda")
 
 
 def evaluate_time(wildcards, attempt):
     return resources.evaluate_runtime(
         5 * mosaic_count(wildcards.run, wildcards.split), attempt
+    )
+
+
+def lockstep_mem(wildcards, input, attempt):
+    expected = resources.dataset_mb(training_images(wildcards))
+    training = file_mb(input.datasets, len(FOCUS_LEVELS) * expected)
+    largest = max(
+        [file_mb([path], expected) for path in input.get("scored", [])], default=0
+    )
+    return resources.lockstep_mem_mb(
+        training, largest, attempt, model_device() == "cuda"
+    )
+
+
+def lockstep_time(wildcards, attempt):
+    """The job's epochs of all nine models, then, in the last job, their 90 (or 180) scores."""
+    first, last = training_epochs(wildcards)
+    scored = 0
+    if "epoch" not in wildcards.keys():
+        scored = sum(5 * mosaic_count(wildcards.run, split) for split in SPLITS)
+    return resources.lockstep_runtime(
+        last - first + 1,
+        training_images(wildcards),
+        len(FOCUS_LEVELS),
+        scored,
+        attempt,
     )
 
 

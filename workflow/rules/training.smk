@@ -16,14 +16,14 @@ rule train:
         "../../envs/torch.yaml"
     threads: config["train"]["threads"]
     resources:
-        gpu=1 if uses_gpu() else 0,
+        gpu=model_gpus,
         mem_mb=train_mem,
         runtime=train_time,
     params:
         seed=model_seed,
         train=train_settings,
         schedule=training_schedule,
-        device=config["device"],
+        device=device_params,
         # The loss of a uniform guess, ln(classes), is what training health measures against.
         classes=len(config["foreground_classes"]),
         provenance=model_provenance,
@@ -49,4 +49,4 @@ use rule train as train_stage with:
         seed=model_seed,
         train=train_settings,
         schedule=training_schedule,
-        device=config["device"],
+        device=device_params,

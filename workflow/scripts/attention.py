@@ -13,7 +13,7 @@ from mosaicfocus.attention import (
 )
 from mosaicfocus.datasets import load_dataset
 from mosaicfocus.design import ALL_DATASETS
-from mosaicfocus.devices import resolve_device, set_threads
+from mosaicfocus.devices import device_record, prepare_device, set_threads
 from mosaicfocus.evaluation import accuracy, predict
 from mosaicfocus.files import write_json_atomic, write_text_atomic
 from mosaicfocus.health import training_health
@@ -41,7 +41,7 @@ def halves(mosaics):
 
 with job_log(snakemake.log[0], "attention", declared=snakemake.resources) as log:
     set_threads(snakemake.threads)
-    device = resolve_device(params.device)
+    device = prepare_device(**params.device)
     config = TrainConfig(**params.train)
     epochs, every = params.schedule["epochs"], params.schedule["trajectory_every"]
     images, mosaics, mosaics_meta = load_mosaics(inputs.mosaics[0], inputs.sources[0])
@@ -130,4 +130,6 @@ with job_log(snakemake.log[0], "attention", declared=snakemake.resources) as log
     )
     made_by = {"seed": params.seed, "train": {**params.train, "epochs": epochs}, "mosaics": mosaics_meta["params"]}
     write_json_atomic(outputs.focus, {**focus, "health": health, **made_by})
-    save_weights(outputs.model, outputs.record, state.model, meta={**made_by, "device": str(device), "health": health})
+    save_weights(
+        outputs.model, outputs.record, state.model, meta={**made_by, "device": device_record(device), "health": health}
+    )

@@ -8,7 +8,7 @@ import torch
 from mosaicfocus.artifacts import load_artifact, load_weights, require_meta
 from mosaicfocus.datasets import load_dataset
 from mosaicfocus.design import ALL_DATASETS, FOCUS_LEVELS
-from mosaicfocus.devices import resolve_device, set_threads
+from mosaicfocus.devices import device_record, prepare_device, set_threads
 from mosaicfocus.evaluation import accuracy, predict
 from mosaicfocus.files import write_json_atomic
 from mosaicfocus.joblog import job_log
@@ -19,7 +19,7 @@ inputs, outputs, params = snakemake.input, snakemake.output, snakemake.params
 split = "heldout" if snakemake.wildcards.split else "train"
 with job_log(snakemake.log[0], f"evaluate_attention{snakemake.wildcards.split}", declared=snakemake.resources) as log:
     set_threads(snakemake.threads)
-    device = resolve_device(params.device)
+    device = prepare_device(**params.device)
     versions = package_versions()
 
     def what_network(state, outputs_):
@@ -29,7 +29,7 @@ with job_log(snakemake.log[0], f"evaluate_attention{snakemake.wildcards.split}",
 
     def write(path, model, images, labels, **record):
         result = accuracy(predict(model, images, params.batch_size), labels)
-        record.update(tested_split=split, **result, device=str(device), versions=versions)
+        record.update(tested_split=split, **result, device=device_record(device), versions=versions)
         write_json_atomic(path, record)
         return result["accuracy"]
 

@@ -6,22 +6,22 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 from mosaicfocus.artifacts import load_weights
 from mosaicfocus.datasets import load_dataset
 from mosaicfocus.design import ALL_DATASETS
-from mosaicfocus.devices import resolve_device, set_threads
+from mosaicfocus.devices import device_record, prepare_device, set_threads
 from mosaicfocus.evaluation import accuracy, predict
-from mosaicfocus.files import write_json_atomic
 from mosaicfocus.joblog import job_log
 from mosaicfocus.model import Module2
-from mosaicfocus.provenance import evaluation_provenance, package_versions
+from mosaicfocus.modelfiles import write_evaluation
+from mosaicfocus.provenance import package_versions
 
 focus = int(snakemake.wildcards.focus)
 with job_log(snakemake.log[0], f"evaluate_{focus}", declared=snakemake.resources) as log:
     set_threads(snakemake.threads)
-    device = resolve_device(snakemake.params.device)
+    device = prepare_device(**snakemake.params.device)
     state, model_meta = load_weights(snakemake.input.model, snakemake.input.record)
     model = Module2(model_meta["train"]["outputs"])
     model.load_state_dict(state)
     model.to(device)
-    versions = package_versions()
+    ran_on, versions = device_record(device), package_versions()
 
     def score(dataset_path, dataset):
         """One dataset's score: its images are freed on return, before the next is loaded."""
@@ -30,17 +30,6 @@ with job_log(snakemake.log[0], f"evaluate_{focus}", declared=snakemake.resources
 
     for dataset, dataset_path, out_path in zip(ALL_DATASETS, snakemake.input.datasets, snakemake.output):
         result = score(dataset_path, dataset)
-        write_json_atomic(
-            out_path,
-            {
-                "trained_on": focus,
-                "tested_on": dataset,
-                "tested_split": "heldout" if snakemake.wildcards.split else "train",
-                **result,
-                **evaluation_provenance(model_meta),
-                "device": str(device),
-                "versions": versions,
-            },
-        )
+        write_evaluation(out_path, model_meta, dataset, snakemake.wildcards.split, result, ran_on, versions)
         correct, total = result["correct"], result["total"]
         log(f"trained on {focus}, tested on {dataset}: {result['accuracy']:.2f}% ({correct}/{total})")

@@ -14,8 +14,7 @@ with job_log(snakemake.log[0], "study", declared=snakemake.resources) as log:
     log(result.text())
     with atomic_path(outputs.heatmap) as tmp:
         plot_study_difference(
-            result.learned.difference,
+            result.learned,
             tmp,
-            title="Ours (models that learned) minus the published study, percentage points",
-            outside=result.learned.outside,
+            title="Ours (models that learned) minus each published table, percentage points",
         )

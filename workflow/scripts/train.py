@@ -5,12 +5,11 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 from mosaicfocus.artifacts import load_artifact, require_meta, save_artifact, save_weights
 from mosaicfocus.datasets import load_dataset
-from mosaicfocus.devices import resolve_device, set_threads
-from mosaicfocus.evaluation import accuracy, predict
-from mosaicfocus.files import write_text_atomic
-from mosaicfocus.health import training_health
+from mosaicfocus.devices import device_record, prepare_device, set_threads
+from mosaicfocus.evaluation import predict
 from mosaicfocus.joblog import job_log
 from mosaicfocus.model import Module2
+from mosaicfocus.modelfiles import health_line, model_health, write_loss_table
 from mosaicfocus.training import TrainConfig, TrainingState, train_epochs
 
 focus = int(snakemake.wildcards.focus)
@@ -18,10 +17,17 @@ params = snakemake.params
 first, last = params.schedule["first"], params.schedule["last"]
 with job_log(snakemake.log[0], f"train_{focus} (epochs {first}..{last})", declared=snakemake.resources) as log:
     set_threads(snakemake.threads)
-    device = resolve_device(params.device)
+    device = prepare_device(**params.device)
     images, labels, data_meta = load_dataset(snakemake.input.dataset, focus)
     config = TrainConfig(**params.train)
-    made_by = {"trained_on": focus, "seed": params.seed, "train": params.train, "data": data_meta}
+    made_by = {
+        "trained_on": focus,
+        "seed": params.seed,
+        "train": params.train,
+        "data": data_meta,
+        "trainer": "single",
+        "device": params.device,
+    }
     resume = None
     if first > 1:
         tensors, meta = load_artifact(snakemake.input.resume, "training-state")
@@ -38,31 +44,9 @@ with job_log(snakemake.log[0], f"train_{focus} (epochs {first}..{last})", declar
     else:
         model = Module2(config.outputs)
         model.load_state_dict(state.model)
-        predictions = predict(model.to(device), images)
-        health = training_health(
-            state.losses,
-            state.alive,
-            classes=params.classes,
-            classes_predicted=int(predictions.unique().numel()),
-            train_accuracy=accuracy(predictions, labels)["accuracy"],
-            abandoned=state.abandoned,
-        )
-        log(
-            f"health: {health['status']} after {health['attempts']} attempt(s); final loss {health['final_loss']:.4f}, "
-            f"{health['fc3_units_active']} fc3 units active, {health['classes_predicted']} class(es) predicted, "
-            f"training accuracy {health['train_accuracy']:.2f}%"
-        )
-        curves = [(a["attempt"], a["losses"], a["alive"]) for a in state.abandoned]
-        curves.append((state.attempt, state.losses, state.alive))
-        write_text_atomic(
-            snakemake.output.loss,
-            "attempt\tepoch\tloss\tfc3_units_active\n"
-            + "".join(
-                f"{attempt}\t{epoch}\t{loss!r}\t{units}\n"
-                for attempt, losses, alive in curves
-                for epoch, (loss, units) in enumerate(zip(losses, alive), 1)
-            ),
-        )
+        health = model_health(state, predict(model.to(device), images), labels, params.classes)
+        log(health_line(health))
+        write_loss_table(snakemake.output.loss, state)
         save_weights(
             snakemake.output.model,
             snakemake.output.record,
@@ -72,7 +56,8 @@ with job_log(snakemake.log[0], f"train_{focus} (epochs {first}..{last})", declar
                 "train": {**params.train, **params.provenance},
                 "model_seed": params.seed,
                 "data": data_meta,
-                "device": str(device),
+                "trainer": "single",
+                "device": device_record(device),
                 "health": health,
             },
         )

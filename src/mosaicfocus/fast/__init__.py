@@ -10,6 +10,8 @@ On the CPU they compute conv1 and its pooling in row phases (``phases``) and poo
 before each ReLU (``direct``); elsewhere the direct form. Both are the protocol's
 function: pooling first is exact, row phases equal it up to float32 rounding.
 ``MomentumSGD`` and ``reuse_freed_memory`` are the rest of the training side;
+``StackedModule2``, ``StackedBatches`` and ``StackedMomentumSGD`` train several
+networks in the same kernels (``lockstep``, the GPU path);
 ``blend_exact`` (datasets 1..9 in integer arithmetic) and ``decode_plain_jpegs``
 (an image folder through libjpeg-turbo) the data side. ``MosaicTiles`` serves
 the attention network: the nine tiles of a mini-batch of mosaics, normalised
@@ -31,11 +33,15 @@ from .memory import reuse_freed_memory
 from .mosaic import MosaicTiles
 from .phases import PhasedModule2, to_row_phases
 from .sgd import MomentumSGD
+from .stacked import StackedBatches, StackedModule2, StackedMomentumSGD
 
 __all__ = [
     "Batches",
     "MomentumSGD",
     "MosaicTiles",
+    "StackedBatches",
+    "StackedModule2",
+    "StackedMomentumSGD",
     "blend_exact",
     "decode_plain_jpegs",
     "features_of",
