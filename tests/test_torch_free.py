@@ -13,7 +13,7 @@ import sys
 import pytest
 from conftest import REPO
 
-# What workflow/scripts/report.py and study.py use (directly or through each other).
+# What workflow/scripts/report.py, study.py and attention_report.py use (directly or through each other).
 RULE_SCRIPT_MODULES = [
     "mosaicfocus.report",
     "mosaicfocus.study",
@@ -22,6 +22,7 @@ RULE_SCRIPT_MODULES = [
     "mosaicfocus.design",
     "mosaicfocus.joblog",
     "mosaicfocus.compare",
+    "mosaicfocus.attention_report",
 ]
 # Imported by the Snakefile while it parses.
 PARSE_TIME_MODULES = [
@@ -35,7 +36,7 @@ PARSE_TIME_MODULES = [
     "mosaicfocus.resources",
 ]
 TORCH_FREE = RULE_SCRIPT_MODULES + PARSE_TIME_MODULES
-TORCH_FREE_SCRIPTS = ["report.py", "study.py"]
+TORCH_FREE_SCRIPTS = ["report.py", "study.py", "attention_report.py"]
 
 # Runs in a fresh interpreter: argv[1] is the source folder, argv[2] the module.
 # Any attempt to import torch (even one the importer would catch) is recorded

@@ -42,6 +42,7 @@ def plot_heatmap(
     row_labels: list[str] | None = None,
     flagged_rows: Iterable[int] = (),
     footnote: str | None = None,
+    xlabel: str = "tested on dataset (1-9: focus level, 10: foreground only)",
 ) -> None:
     """Annotated heatmap: rows trained on, columns tested on. ``flagged_rows`` (trained-on
     levels) are hatched: their numbers do not come from networks that all learned."""
@@ -79,7 +80,7 @@ def plot_heatmap(
         for tick, level in zip(ax.get_yticklabels(), matrix.index):
             if level in set(flagged_rows):
                 tick.set_color("firebrick")
-    ax.set_xlabel("tested on dataset (1-9: focus level, 10: foreground only)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("trained on focus level")
     ax.set_title(title)
     if footnote:

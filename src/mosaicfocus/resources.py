@@ -45,6 +45,12 @@ MEMORY_MARGIN = 1.25
 SOURCE_DECODE_FACTOR = 4  # JPEG bytes, decoded images and torchvision's numpy copy
 TRAIN_DATASET_FACTOR = 2  # the dataset and its copy in the row-phase layout
 EVALUATE_DATASET_FACTOR = 1  # one dataset at a time
+# The attention job holds its source images twice (as read, and laid out for the step, uint8),
+# one dataset at a time for the trajectory, the learned-focus blend it writes, and a step's
+# tiles and activations: about 0.25 MB per mosaic forward, as much again backward (the nine
+# tiles' conv1 and conv2 outputs dominate; an estimate from the layer sizes), taken as 1 MB.
+ATTENTION_SOURCE_FACTOR = 2
+ATTENTION_STEP_MB_PER_MOSAIC = 1
 # The lock-step job: the nine training datasets and their stacked copy (on a GPU the copy is
 # on the device, but the host holds it while filling it), then one scored dataset at a time.
 LOCKSTEP_DATASETS_FACTOR = 2
@@ -111,6 +117,21 @@ def evaluate_mem_mb(largest_dataset_file_mb: float, attempt: int = 1, gpu: bool 
     return _memory(EVALUATE_DATASET_FACTOR * largest_dataset_file_mb + (CUDA_HOST_MB if gpu else 0), attempt)
 
 
+def attention_mem_mb(
+    source_file_mbs: list[float],
+    dataset_file_mb: float,
+    learned_file_mb: float,
+    batch_size: int,
+    attempt: int = 1,
+    gpu: bool = False,
+) -> int:
+    """The attention job: source images of every split twice, one dataset, the learned-focus
+    blend, a mini-batch's tiles and activations."""
+    held = ATTENTION_SOURCE_FACTOR * sum(source_file_mbs) + dataset_file_mb + learned_file_mb
+    held += ATTENTION_STEP_MB_PER_MOSAIC * batch_size
+    return _memory(held + (CUDA_HOST_MB if gpu else 0), attempt)
+
+
 def lockstep_mem_mb(training_files_mb: float, largest_scored_mb: float, attempt: int = 1, gpu: bool = False) -> int:
     """The nine training datasets twice while training, one scored dataset after."""
     held = max(LOCKSTEP_DATASETS_FACTOR * training_files_mb, largest_scored_mb)
@@ -152,6 +173,23 @@ def lockstep_runtime(epochs: int, images: int, networks: int, scored_images: int
 def evaluate_runtime(images: int, attempt: int = 1) -> int:
     """Scoring ``images`` images in all (the ten datasets of one model)."""
     return _runtime(images / SCORE_IMAGES_PER_S, attempt)
+
+
+def attention_runtime(
+    epochs: int,
+    training_mosaics: int,
+    trajectory_points: int,
+    dataset_images: int,
+    scored_mosaics: int,
+    attempt: int = 1,
+) -> int:
+    """Joint training (a mosaic is ten CNN passes: nine tiles and their average), the trajectory's
+    scoring of datasets 1..10 (``dataset_images`` in all) at each of its points, and scoring
+    ``scored_mosaics`` mosaics (ten images each) with the final weights, with their blend."""
+    work = epochs * training_mosaics * 10 / TRAIN_IMAGES_PER_S
+    work += trajectory_points * dataset_images / SCORE_IMAGES_PER_S
+    work += scored_mosaics * (10 / SCORE_IMAGES_PER_S + 1 / BLEND_IMAGES_PER_S)
+    return _runtime(work, attempt)
 
 
 def report_runtime(attempt: int = 1) -> int:

@@ -6,7 +6,8 @@ Each grid point is a whole experiment in ``results/sweep/<key>~<value>/...``
 parameters it has in common with other points: a file's folder names only the
 swept keys that change it. Each key changes the files of one stage and all
 after it (``SWEEPABLE``): a learning-rate sweep shares the source images,
-mosaics and datasets, a Dirichlet-alpha sweep the source images and mosaics.
+mosaics and datasets, a Dirichlet-alpha sweep the source images and mosaics, a
+sweep of the attention model's keys everything but the attention model.
 
 A run's prefix is the point's folder plus the replicate's (``replicates/<r>/``
 for r >= 2); without a sweep both are empty and the plain layout stays.
@@ -20,7 +21,7 @@ import itertools
 import re
 from collections.abc import Callable
 
-STAGES = ("source", "mosaics", "datasets", "train")
+STAGES = ("source", "mosaics", "datasets", "train", "attention")
 
 # The first stage each sweepable key changes ("seed" changes synthetic source images too).
 SWEEPABLE = {
@@ -34,6 +35,12 @@ SWEEPABLE = {
     "train.batch_size": "train",
     "train.epochs": "train",
     "train.restarts": "train",
+    # The attention model reads the datasets and the trained what networks; nothing reads it.
+    "attention.epochs": "attention",
+    "attention.lr": "attention",
+    "attention.momentum": "attention",
+    "attention.batch_size": "attention",
+    "attention.restarts": "attention",
 }
 
 POINT_PATTERN = r"(sweep/([^/~]+~[^/]+/)+)?"
@@ -128,6 +135,9 @@ def sweep_problems(config: dict, validate: Callable[[dict], list[str]]) -> list[
                     problems.append(f"sweep: {problem}")
                 else:
                     problems.append(f"sweep: {key}: {value!r} makes the configuration invalid: {problem}")
+    attention_keys = [key for key in sweep if SWEEPABLE.get(key) == "attention"]
+    if attention_keys and not (config.get("attention") or {}).get("enabled"):
+        problems.append(f"sweep: {attention_keys} change nothing with attention.enabled: false; enable it")
     if "dirichlet_alpha" in sweep and "weighting" not in sweep and config.get("weighting") != "dirichlet":
         problems.append("sweep: dirichlet_alpha changes nothing with weighting: linear; set weighting: dirichlet")
     return problems

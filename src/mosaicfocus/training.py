@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from . import fast
 from .health import death_reason, is_dead
-from .model import Module2, build_model
+from .model import build_model
 from .seeds import derive_seed
 
 
@@ -178,9 +178,10 @@ def _fresh_state(attempt: int, abandoned: list[dict] | None = None) -> TrainingS
     )
 
 
-def _restore(state: TrainingState, config: TrainConfig, seed: int, device: torch.device):
-    """Model, optimizer and shuffle generator where ``state`` left them (fresh ones at epoch 0)."""
-    model = restored_model(state, config, seed).to(device).to(memory_format=torch.channels_last)
+def _restore(state: TrainingState, config: TrainConfig, seed: int, device: torch.device, model=None):
+    """Model, optimizer and shuffle generator where ``state`` left them (fresh ones at epoch 0);
+    ``model``: the network initialised from ``seed`` (Module2 unless given; attention's joint model)."""
+    model = restored_model(state, config, seed, model).to(device).to(memory_format=torch.channels_last)
     optimizer = fast.MomentumSGD(model.parameters(), lr=config.lr, momentum=config.momentum)
     if state.momentum:
         # empty_like keeps each parameter's strides (channels_last): the foreach kernels of
@@ -191,9 +192,10 @@ def _restore(state: TrainingState, config: TrainConfig, seed: int, device: torch
     return model, optimizer, restored_shuffle(state, seed)
 
 
-def restored_model(state: TrainingState, config: TrainConfig, seed: int) -> Module2:
-    """The attempt's network as ``state`` left it, on the CPU: drawn from ``seed`` at epoch 0."""
-    model = build_model(config.outputs, derive_seed(seed, "init"))
+def restored_model(state: TrainingState, config: TrainConfig, seed: int, model=None):
+    """The attempt's network as ``state`` left it, on the CPU: drawn from ``seed`` at epoch 0
+    (``model``, when given, is that draw: attention's joint model)."""
+    model = build_model(config.outputs, derive_seed(seed, "init")) if model is None else model
     if state.model:
         model.load_state_dict(state.model)
     return model

@@ -375,7 +375,8 @@ def evaluation_datasets(wildcards):
 
 def report_inputs(wildcards):
     """Every run of the point: in the order replicate, split, trained on, tested on."""
-    runs = point_runs(wildcards.point)
+    # The what networks' runs: a point that differs only in attention keys shares them.
+    runs = [stage_run(run, "train") for run in point_runs(wildcards.point)]
     return {
         "evaluations": expand(
             EVALUATION, run=runs, split=SPLITS, focus=FOCUS_LEVELS, dataset=DATASETS

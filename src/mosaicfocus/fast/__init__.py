@@ -13,8 +13,10 @@ function: pooling first is exact, row phases equal it up to float32 rounding.
 ``StackedModule2``, ``StackedBatches`` and ``StackedMomentumSGD`` train several
 networks in the same kernels (``lockstep``, the GPU path);
 ``blend_exact`` (datasets 1..9 in integer arithmetic) and ``decode_plain_jpegs``
-(an image folder through libjpeg-turbo) the data side. Figures and what was
-tried: BENCHMARKS.md.
+(an image folder through libjpeg-turbo) the data side. ``MosaicTiles`` serves
+the attention network: the nine tiles of a mini-batch of mosaics, normalised
+from the uint8 source images when used, and their alpha-weighted average, in the
+same layout. Figures and what was tried: BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from . import direct
 from .blend import blend_exact
 from .jpeg import decode_plain_jpegs
 from .memory import reuse_freed_memory
+from .mosaic import MosaicTiles
 from .phases import PhasedModule2, to_row_phases
 from .sgd import MomentumSGD
 from .stacked import StackedBatches, StackedModule2, StackedMomentumSGD
@@ -35,12 +38,14 @@ from .stacked import StackedBatches, StackedModule2, StackedMomentumSGD
 __all__ = [
     "Batches",
     "MomentumSGD",
+    "MosaicTiles",
     "StackedBatches",
     "StackedModule2",
     "StackedMomentumSGD",
     "blend_exact",
     "decode_plain_jpegs",
     "features_of",
+    "mosaic_tiles",
     "predict",
     "reuse_freed_memory",
     "row_phased",
@@ -70,6 +75,11 @@ class Batches:
     def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
         batch = self.rows.index_select(0, index)
         return batch.view(-1, self.height, self.width, self.channels).permute(0, 3, 1, 2)
+
+
+def mosaic_tiles(images: torch.Tensor, source_index: torch.Tensor, device, phased: bool | None = None) -> MosaicTiles:
+    """The mosaics ``source_index`` [n, 9] into uint8 ``images``, their tiles served in ``features_of``'s layout."""
+    return MosaicTiles(images, source_index, device, row_phased(device, phased))
 
 
 def features_of(model: Module2, device: torch.device | str, phased: bool | None = None) -> Callable:
