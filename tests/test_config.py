@@ -183,3 +183,31 @@ def test_image_folder_check_counts_and_samples_headers(tmp_path):
         f"{tmp_path}/train/dog/0.png: image mode is 'P', only 'RGB' is accepted (grayscale, RGBA or "
         f"palette images are refused, not guessed); convert the folder's images to 3-channel RGB."
     ]
+
+
+def test_the_whole_check_runs_without_snakemake_and_stops_at_the_first_kind_of_problem():
+    from mosaicfocus.configcheck import check_config
+
+    config = {"data": {"source": "synthetic"}, "train": {"lr": "0.03"}, "sweep": {"train.momentum": ["0.5", 0.8]}}
+    assert check_config(config, SCHEMA) == []
+    assert config["train"]["lr"] == 0.03 and config["sweep"] == {"train.momentum": [0.5, 0.8]}  # typed in place
+    # Schema problems first: the sweep is not looked at while the config itself is wrong.
+    assert check_config({"train": {"lr": -1}, "sweep": {"nope": [1]}}, SCHEMA) == [
+        "train.lr: -1 is out of range; it must be > 0"
+    ]
+    assert check_config({"data": {"source": "synthetic"}, "sweep": {"nope": [1]}}, SCHEMA)[0].startswith(
+        "sweep: 'nope' cannot be swept"
+    )
+    missing = check_config({"data": {"source": "imagefolder", "root": "/nonexistent/cifar"}}, SCHEMA)
+    assert len(missing) == 1 and "/nonexistent/cifar" in missing[0]
+
+
+def test_training_chunks_are_package_arithmetic():
+    from mosaicfocus.runs import chunk_ends, chunk_epochs
+
+    assert chunk_ends(200, 100) == [100] and chunk_ends(30, 10) == [10, 20] and chunk_ends(30, 30) == []
+    assert (
+        chunk_epochs(30, 10) == (21, 30) and chunk_epochs(30, 10, 20) == (11, 20) and chunk_epochs(30, 100) == (1, 30)
+    )
+    with pytest.raises(ValueError, match=r"No training job ends at epoch 7: .* they end at \[10, 20, 30\]"):
+        chunk_epochs(30, 10, 7)

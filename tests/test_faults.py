@@ -392,13 +392,15 @@ ATOMIC_WRITERS = {
 }
 
 
-# The package's writers of job outputs (modelfiles.py), each built on one of the above.
+# The package's writers of job outputs (modelfiles.py, losstable.py), each built on one of the above.
 PACKAGE_WRITERS = {"write_loss_table", "write_evaluation"}
 
 
 def test_package_writers_write_through_atomic_writers():
-    source = ast.parse((REPO / "src" / "mosaicfocus" / "modelfiles.py").read_text())
-    functions = {f.name: f for f in source.body if isinstance(f, ast.FunctionDef)}
+    functions = {}
+    for module in ("modelfiles.py", "losstable.py"):
+        source = ast.parse((REPO / "src" / "mosaicfocus" / module).read_text())
+        functions.update({f.name: f for f in source.body if isinstance(f, ast.FunctionDef)})
     for name in PACKAGE_WRITERS:
         called = {ast.unparse(c.func).split(".")[-1] for c in ast.walk(functions[name]) if isinstance(c, ast.Call)}
         assert called & ATOMIC_WRITERS, f"modelfiles.{name} writes without an atomic writer"

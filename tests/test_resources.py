@@ -53,7 +53,7 @@ def test_a_dry_run_at_ten_times_the_mosaics_declares_what_the_files_will_need(tm
     memory = resources.train_mem_mb(resources.dataset_mb(100_000))
     # Two jobs of train.epochs_per_job = 100 epochs per model; the last one also scores the training set.
     assert (
-        declared(output, "train_stage")
+        declared(output, "train_chunk")
         == [{"mem_mb": memory, "runtime": resources.train_runtime(100, 100_000, last_job=False)}] * 9
     )
     assert (

@@ -278,3 +278,36 @@ def test_cli_study_takes_one_folder(tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["--study", str(tmp_path), str(tmp_path)])
     assert exc.value.code == 2
+
+
+def test_the_report_refuses_inputs_out_of_step_with_their_labels(tmp_path):
+    """The report files every result by the label passed beside it; swapped paths are refused."""
+    import json
+
+    from mosaicfocus.report import labelled_evaluations, labelled_records
+
+    paths, labels = [], []
+    for trained_on in (1, 2):
+        for tested_on in (3, 4):
+            path = tmp_path / f"train{trained_on}_test{tested_on}.json"
+            path.write_text(
+                json.dumps({"trained_on": trained_on, "tested_on": tested_on, "tested_split": "train", "accuracy": 50})
+            )
+            paths.append(path)
+            labels.append((1, "", trained_on, tested_on))
+    groups = labelled_evaluations(paths, labels)
+    assert list(groups) == [(1, "")] and len(groups[1, ""]) == 4
+    swapped = [paths[1], paths[0], *paths[2:]]
+    with pytest.raises(ValueError, match="train1_test4.json holds trained_on 1, tested_on 4, split '', but was passed"):
+        labelled_evaluations(swapped, labels)
+    heldout = [(1, "_heldout", t, d) for _, _, t, d in labels]
+    with pytest.raises(ValueError, match="out of step"):
+        labelled_evaluations(paths, heldout)
+    records = []
+    for trained_on in (1, 2):
+        path = tmp_path / f"model_{trained_on}.json"
+        path.write_text(json.dumps({"meta": {"trained_on": trained_on, "health": {}}}))
+        records.append(path)
+    assert set(labelled_records(records, [(1, 1), (1, 2)])) == {(1, 1), (1, 2)}
+    with pytest.raises(ValueError, match="model_2.json is the record of the model trained on 2, but was passed as"):
+        labelled_records(records[::-1], [(1, 1), (1, 2)])

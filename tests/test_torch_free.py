@@ -23,6 +23,8 @@ RULE_SCRIPT_MODULES = [
     "mosaicfocus.joblog",
     "mosaicfocus.compare",
     "mosaicfocus.attention_report",
+    "mosaicfocus.losstable",
+    "mosaicfocus.paths",
 ]
 # Imported by the Snakefile while it parses.
 PARSE_TIME_MODULES = [

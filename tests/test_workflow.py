@@ -146,7 +146,7 @@ def test_every_file_the_workflow_writes_is_a_declared_output(tiny_run):
         (["--config", "train={threads: 2}"], {}),
         (
             ["--config", "train={epochs_per_job: 10}"],
-            {"train_stage": 18, "train": 9, "evaluate": 9, "report": 1, "study": 1, "all": 1},
+            {"train_chunk": 18, "train": 9, "evaluate": 9, "report": 1, "study": 1, "all": 1},
         ),
     ],
     ids=["lr", "epochs", "eval-batch", "mosaic-count", "seed", "threads-only", "split-training"],
@@ -169,7 +169,7 @@ def test_same_config_twice_gives_the_same_matrix(tiny_run, tmp_path):
 def test_training_split_into_jobs_gives_the_same_bits(tiny_run, tmp_path):
     """Three jobs of 10 epochs per model (tiny.yaml has 30) resume bit for bit."""
     result = snakemake(tmp_path, "--config", "train={epochs_per_job: 10}")
-    assert planned_jobs(result.stdout + result.stderr)["train_stage"] == 18
+    assert planned_jobs(result.stdout + result.stderr)["train_chunk"] == 18
     states = sorted(p.name for p in (tmp_path / "results" / "models" / "states").iterdir())
     assert states == sorted(f"model_{f}_epoch{e}.pt" for f in range(1, 10) for e in (10, 20))
     for focus in range(1, 10):

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .paths import REPLICATE_MATRIX, in_results
+from .runs import REPLICATE_GLOB
 from .study import compare_with_tables, format_against_tables, read_verdict
 
 
@@ -47,13 +49,15 @@ def format_report(diff: pd.DataFrame, label_a: str, label_b: str, top: int = 5) 
 
 
 def replicate_count(folder: str | Path, name: str = "accuracy.csv") -> int:
-    """Replicate matrices behind ``name``: replicate 1 in eval{split}/, the others in replicates/<r>/eval{split}/."""
+    """Replicate matrices behind ``name`` (``accuracy{split}.csv``): replicate 1's and every
+    ``replicates/<r>/``'s (paths.REPLICATE_MATRIX, runs.REPLICATE_GLOB)."""
     stem = Path(name).stem
     if not stem.startswith("accuracy"):
         raise ValueError(f"{name}: cannot tell its replicate matrices; expected accuracy{{split}}.csv")
-    sub = Path(f"eval{stem[len('accuracy') :]}") / "accuracy.csv"
-    folder = Path(folder)
-    return int((folder / sub).is_file()) + len(list(folder.glob(f"replicates/*/{sub}")))
+    split = stem[len("accuracy") :]
+    first = in_results(folder, REPLICATE_MATRIX, split=split)
+    others = Path(folder).glob(str(in_results("", REPLICATE_MATRIX, run=REPLICATE_GLOB, split=split)))
+    return int(first.is_file()) + len(list(others))
 
 
 def study_report(folder: str | Path, name: str = "accuracy.csv") -> str:

@@ -10,9 +10,39 @@ Each problem is reported with the key, what is wrong and what would be accepted.
 from __future__ import annotations
 
 from .classes import CIFAR10_CLASSES
+from .errors import MosaicFocusError
 from .schema import validate_config
 
-__all__ = ["config_problems", "source_problems", "source_sizes", "unknown_class_problems", "validate_config"]
+__all__ = [
+    "check_config",
+    "config_problems",
+    "source_problems",
+    "source_sizes",
+    "unknown_class_problems",
+    "validate_config",
+]
+
+
+def check_config(config: dict, schema: dict) -> list[str]:
+    """Every problem of ``config``, in the order a user can fix them: the schema's (defaults
+    filled in place), the experiment's, the sweep's (each value checked as a whole config;
+    the sweep's values are then typed in place), the data source's. Empty: the run may start."""
+    from .runs import sweep_problems, typed_sweep
+
+    def whole_config_problems(point: dict) -> list[str]:
+        return validate_config(point, schema) or config_problems(point)
+
+    problems = validate_config(config, schema) or config_problems(config)
+    if problems:
+        return problems
+    problems = sweep_problems(config, whole_config_problems)
+    if problems:
+        return problems
+    config["sweep"] = typed_sweep(config, whole_config_problems)
+    try:
+        return source_problems(config)
+    except MosaicFocusError as exc:
+        return [str(exc)]
 
 
 def config_problems(config: dict) -> list[str]:

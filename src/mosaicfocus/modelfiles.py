@@ -7,35 +7,13 @@ these, so their files cannot drift apart.
 
 from __future__ import annotations
 
-import pandas as pd
 import torch
 
 from .evaluation import accuracy
-from .files import write_json_atomic, write_text_atomic
+from .files import write_json_atomic
 from .health import training_health
 from .provenance import evaluation_provenance
 from .training import TrainingState
-
-LOSS_COLUMNS = ["attempt", "epoch", "loss", "fc3_units_active"]
-
-
-def write_loss_table(path, state: TrainingState) -> None:
-    """Every epoch's mean loss and fc3 units active, of every attempt (abandoned ones first)."""
-    curves = [(a["attempt"], a["losses"], a["alive"]) for a in state.abandoned]
-    curves.append((state.attempt, state.losses, state.alive))
-    rows = (
-        f"{attempt}\t{epoch}\t{loss!r}\t{units}\n"
-        for attempt, losses, alive in curves
-        for epoch, (loss, units) in enumerate(zip(losses, alive), 1)
-    )
-    write_text_atomic(path, "\t".join(LOSS_COLUMNS) + "\n" + "".join(rows))
-
-
-def read_loss_table(path) -> pd.DataFrame:
-    table = pd.read_csv(path, sep="\t")
-    if list(table.columns) != LOSS_COLUMNS:
-        raise ValueError(f"{path}: columns {list(table.columns)}, expected {LOSS_COLUMNS}")
-    return table
 
 
 def model_health(state: TrainingState, train_predictions: torch.Tensor, train_labels: torch.Tensor, classes: int):

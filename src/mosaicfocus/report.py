@@ -3,7 +3,9 @@ the training-health table. Torch-free: the report's environment has no torch."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,6 +25,43 @@ def accuracy_matrix(records: Iterable[Mapping]) -> pd.DataFrame:
     matrix.columns = [str(c) for c in matrix.columns]
     matrix.index.name = "trained_on"
     return matrix
+
+
+SPLIT_SUFFIX = {"train": "", "heldout": "_heldout"}  # an evaluation's tested_split -> its path's split
+
+
+def labelled_evaluations(paths, labels) -> dict[tuple[int, str], list[dict]]:
+    """Each evaluation JSON filed under the (replicate, split) of its label
+    ``(replicate, split, trained_on, tested_on)``; a file whose content names another
+    trained_on, tested_on or split is refused: the inputs and their labels are out of step."""
+    groups: dict[tuple[int, str], list[dict]] = {}
+    for path, (replicate, split, trained_on, tested_on) in zip(paths, labels, strict=True):
+        record = json.loads(Path(path).read_text())
+        found = (record["trained_on"], record["tested_on"], SPLIT_SUFFIX[record["tested_split"]])
+        if found != (trained_on, tested_on, split):
+            raise ValueError(
+                f"{path} holds trained_on {found[0]}, tested_on {found[1]}, split {found[2]!r}, but was "
+                f"passed as trained_on {trained_on}, tested_on {tested_on}, split {split!r} of replicate "
+                f"{replicate}: the report's inputs and their labels are out of step"
+            )
+        groups.setdefault((replicate, split), []).append(record)
+    return groups
+
+
+def labelled_records(paths, labels) -> dict[tuple[int, int], dict]:
+    """Each weights' record under its label ``(replicate, trained_on)``, refusing one made for
+    another focus level."""
+    records = {}
+    for path, (replicate, trained_on) in zip(paths, labels, strict=True):
+        record = json.loads(Path(path).read_text())
+        if record["meta"]["trained_on"] != trained_on:
+            raise ValueError(
+                f"{path} is the record of the model trained on {record['meta']['trained_on']}, but was passed "
+                f"as trained_on {trained_on} of replicate {replicate}: the report's inputs and their labels "
+                "are out of step"
+            )
+        records[replicate, trained_on] = record
+    return records
 
 
 def pyplot():

@@ -44,7 +44,39 @@ SWEEPABLE = {
 }
 
 POINT_PATTERN = r"(sweep/([^/~]+~[^/]+/)+)?"
-RUN_PATTERN = POINT_PATTERN + r"(replicates/[0-9]+/)?"
+REPLICATE_PATTERN = r"(replicates/[0-9]+/)?"
+REPLICATE_GLOB = "replicates/*/"  # the folders of replicates 2, 3, ... in a results folder
+RUN_PATTERN = POINT_PATTERN + REPLICATE_PATTERN
+
+
+def replicate_prefix(replicate: int) -> str:
+    """Replicate 1 keeps the plain layout; replicate r >= 2 lives in ``replicates/<r>/``."""
+    return "" if replicate == 1 else f"replicates/{replicate}/"
+
+
+def replicate_number(run: str) -> int:
+    replicate = split_run(run)[1]
+    return 1 if replicate == "" else int(replicate.split("/")[1])
+
+
+def chunk_ends(epochs: int, epochs_per_job: int) -> list[int]:
+    """Epochs after which a training job saves its state and the next job goes on: a model's
+    training runs as chunks of ``epochs_per_job`` epochs (resuming is bit for bit, so the
+    split never changes a result)."""
+    return list(range(epochs_per_job, epochs, epochs_per_job))
+
+
+def chunk_epochs(epochs: int, epochs_per_job: int, last: int | None = None) -> tuple[int, int]:
+    """(first, last) epoch of the training job ending at ``last`` (None: the final job)."""
+    ends = chunk_ends(epochs, epochs_per_job)
+    if last is None:
+        last = epochs
+    elif last not in ends:
+        raise ValueError(
+            f"No training job ends at epoch {last}: with train.epochs={epochs} "
+            f"and train.epochs_per_job={epochs_per_job} they end at {ends + [epochs]}."
+        )
+    return max([end for end in ends if end < last], default=0) + 1, last
 
 
 def format_value(value) -> str:
@@ -79,7 +111,7 @@ def point_values(prefix: str, sweep: dict) -> dict:
 
 def split_run(run: str) -> tuple[str, str]:
     """A run prefix as (point prefix, replicate prefix)."""
-    match = re.fullmatch(f"({POINT_PATTERN})((replicates/[0-9]+/)?)", run)
+    match = re.fullmatch(f"({POINT_PATTERN})({REPLICATE_PATTERN})", run)
     if not match:
         raise ValueError(f"{run!r} is not a run prefix")
     return match.group(1), match.group(4)

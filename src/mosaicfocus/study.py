@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .paths import ACCURACY_CSV, ACCURACY_SD_CSV, HEALTH_CSV, LEARNED_CSV, LEARNED_SD_CSV, in_results
 from .report import learned_mask, pyplot
 
 MIN_REPLICATES = 3  # below this a sample sd says too little for a 2-sd test
@@ -437,9 +438,8 @@ def verdict(
 
 def read_verdict(folder: str | Path) -> Verdict:
     """``verdict`` of a results folder (accuracy*.csv and training_health.csv)."""
-    folder = Path(folder)
-    names = ("accuracy.csv", "accuracy_sd.csv", "accuracy_learned.csv", "accuracy_learned_sd.csv")
-    return read_verdict_files(*(folder / name for name in names), folder / "training_health.csv")
+    patterns = (ACCURACY_CSV, ACCURACY_SD_CSV, LEARNED_CSV, LEARNED_SD_CSV, HEALTH_CSV)
+    return read_verdict_files(*(in_results(folder, pattern) for pattern in patterns))
 
 
 def read_verdict_files(mean, sd, learned_mean, learned_sd, health) -> Verdict:

@@ -7,20 +7,45 @@ from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from mosaicfocus.configcheck import config_problems, source_problems, validate_config
-from mosaicfocus.errors import MosaicFocusError
+from mosaicfocus.configcheck import check_config as check_config_problems
 from mosaicfocus.hostcheck import cuda_problem, job_device, lockstep_training
 from mosaicfocus.runs import (
     POINT_PATTERN,
     RUN_PATTERN,
     apply_point,
+    chunk_ends,
+    chunk_epochs,
     grid,
     point_prefix,
     point_values,
+    replicate_number,
+    replicate_prefix,
     split_run,
     stage_values,
-    sweep_problems,
-    typed_sweep,
+)
+from mosaicfocus.paths import (
+    ACCURACY_CSV,
+    ACCURACY_SD_CSV,
+    DATASET,
+    EVALUATION,
+    HEALTH_CSV,
+    HEATMAP_PNG,
+    LEARNED_CSV,
+    LEARNED_HEATMAP_PNG,
+    LEARNED_SD_CSV,
+    LOSS,
+    LOSS_PNG,
+    MODEL,
+    MODEL_RECORD,
+    MOSAICS,
+    REPLICATE_MATRIX,
+    SOURCE_IMAGES,
+    STUDY_PNG,
+    STUDY_TXT,
+    SWEEP_CSV,
+    SWEEP_HEATMAPS_PNG,
+    SWEEP_SUMMARY_PNG,
+    TRAINING_STATE,
 )
 from mosaicfocus.seeds import derive_seed
 
@@ -29,21 +54,7 @@ def check_config():
     schema = yaml.safe_load(
         Path(workflow.source_path("../schemas/config.schema.yaml")).read_text()
     )
-    problems = validate_config(config, schema)
-    if not problems:
-        problems = config_problems(config)
-    if not problems:
-        whole_config_problems = lambda point: (
-            validate_config(point, schema) or config_problems(point)
-        )
-        problems = sweep_problems(config, whole_config_problems)
-        if not problems:
-            config["sweep"] = typed_sweep(config, whole_config_problems)
-    if not problems:
-        try:
-            problems = source_problems(config)
-        except MosaicFocusError as exc:
-            problems = [str(exc)]
+    problems = check_config_problems(config, schema)
     if problems:
         raise WorkflowError(
             "Invalid configuration (nothing was run):\n  - " + "\n  - ".join(problems)
@@ -66,56 +77,15 @@ onstart:
 FOCUS_LEVELS = list(range(1, 10))
 DATASETS = list(range(1, 11))
 
-# Path wildcards that may be empty, so a run without sweep or replicates keeps the plain layout:
-#   point: "" without a sweep, "sweep/<key>~<value>/..." for a grid point (mosaicfocus.runs)
-#   run:   a point and a replicate: the point, then "" for replicate 1 or "replicates/<r>/"
-#   split: "" for the training-split mosaics, "_heldout" for the test-split ones
-# A file's point names only the swept keys that change it (runs.stage_values), so grid
-# points share the source images, mosaics and datasets they have in common.
-SOURCE_IMAGES = "results/{point}data/source_images{split}.pt"
-MOSAICS = "results/{run}data/mosaics{split}.pt"
-DATASET = "results/{run}data/dataset{split}_{dataset}.pt"
-MODEL = "results/{run}models/model_{focus}.pt"
-# What made the weights, their health and a CRC-32 of every tensor (artifacts.save_weights).
-MODEL_RECORD = "results/{run}models/model_{focus}.json"
-TRAINING_STATE = "results/{run}models/states/model_{focus}_epoch{epoch}.pt"
-LOSS = "results/{run}models/loss_{focus}.tsv"
-EVALUATION = "results/{run}eval{split}/train{focus}_test{dataset}.json"
-REPLICATE_MATRIX = "results/{run}eval{split}/accuracy.csv"
-ACCURACY_CSV = "results/{point}accuracy{split}.csv"
-ACCURACY_SD_CSV = "results/{point}accuracy{split}_sd.csv"
-HEATMAP_PNG = "results/{point}plots/accuracy{split}_heatmap.png"
-LOSS_PNG = "results/{point}plots/training_loss.png"
-# The same means over the replicates whose model learned (health.py's rule), per row.
-LEARNED_CSV = "results/{point}accuracy{split}_learned.csv"
-LEARNED_SD_CSV = "results/{point}accuracy{split}_learned_sd.csv"
-LEARNED_HEATMAP_PNG = "results/{point}plots/accuracy{split}_learned_heatmap.png"
-HEALTH_CSV = "results/{point}training_health.csv"
-STUDY_TXT = "results/{point}study_comparison.txt"
-STUDY_PNG = "results/{point}plots/study_difference.png"
-# Across the grid of a sweep.
-SWEEP_CSV = "results/sweep/accuracy.csv"
-SWEEP_HEATMAPS_PNG = "results/sweep/plots/accuracy_heatmaps.png"
-SWEEP_SUMMARY_PNG = "results/sweep/plots/summary_{key}.png"
-
 SWEEP = config["sweep"]
 POINTS = [point_prefix(values) for values in grid(SWEEP)]  # [""] without a sweep
 REPLICATES = list(range(1, config["replicates"] + 1))
 SPLITS = [""] + (["_heldout"] if config["heldout"]["enabled"] else [])
 
 
-def replicate_prefix(replicate):
-    return "" if replicate == 1 else f"replicates/{replicate}/"
-
-
 def point_runs(point):
     """The runs of one grid point: its replicates."""
     return [point + replicate_prefix(r) for r in REPLICATES]
-
-
-def replicate_number(run):
-    replicate = split_run(run)[1]
-    return 1 if replicate == "" else int(replicate.split("/")[1])
 
 
 @functools.cache
@@ -283,18 +253,6 @@ def model_provenance(wildcards):
     }
 
 
-def stage_ends(train):
-    """Epochs after which a training job saves its state and the next job goes on.
-
-    A model's training is split into jobs of train.epochs_per_job epochs so that
-    nine models pack evenly onto few cores; resuming is bit for bit, so the split
-    never changes a result.
-    """
-    return list(
-        range(train["epochs_per_job"], train["epochs"], train["epochs_per_job"])
-    )
-
-
 def training_inputs(wildcards):
     """The model's dataset and, past the first job, the state its training resumes from."""
     first, _ = training_epochs(wildcards)
@@ -313,17 +271,13 @@ def training_inputs(wildcards):
 
 
 def training_epochs(wildcards):
-    """(first, last) epoch of the training job with these wildcards."""
+    """(first, last) epoch of the training job with these wildcards (runs.chunk_epochs)."""
     train = run_config(wildcards.run)["train"]
-    last = int(wildcards.epoch) if "epoch" in wildcards.keys() else train["epochs"]
-    if "epoch" in wildcards.keys() and last not in stage_ends(train):
-        raise WorkflowError(
-            f"No training job ends at epoch {last}: with train.epochs={train['epochs']} "
-            f"and train.epochs_per_job={train['epochs_per_job']} they end at "
-            f"{stage_ends(train) + [train['epochs']]}."
-        )
-    first = max([end for end in stage_ends(train) if end < last], default=0) + 1
-    return first, last
+    last = int(wildcards.epoch) if "epoch" in wildcards.keys() else None
+    try:
+        return chunk_epochs(train["epochs"], train["epochs_per_job"], last)
+    except ValueError as exc:
+        raise WorkflowError(str(exc))
 
 
 def lockstep_inputs(wildcards):
@@ -373,17 +327,43 @@ def evaluation_datasets(wildcards):
     )
 
 
-def report_inputs(wildcards):
-    """Every run of the point: in the order replicate, split, trained on, tested on."""
+def report_files(point):
+    """Every result file the report of a point reads, each beside its labels:
+    (replicate, split, trained on, tested on) for an evaluation, (replicate, trained on)
+    for a loss table and a weights' record. The report files them by these labels and
+    refuses a file whose content says otherwise, so no order is relied on."""
     # The what networks' runs: a point that differs only in attention keys shares them.
-    runs = [stage_run(run, "train") for run in point_runs(wildcards.point)]
+    runs = {r: stage_run(point + replicate_prefix(r), "train") for r in REPLICATES}
+    models = [(r, f) for r in REPLICATES for f in FOCUS_LEVELS]
     return {
-        "evaluations": expand(
-            EVALUATION, run=runs, split=SPLITS, focus=FOCUS_LEVELS, dataset=DATASETS
-        ),
-        "losses": expand(LOSS, run=runs, focus=FOCUS_LEVELS),
-        "records": expand(MODEL_RECORD, run=runs, focus=FOCUS_LEVELS),
+        "evaluations": [
+            ((r, s, f, d), EVALUATION.format(run=runs[r], split=s, focus=f, dataset=d))
+            for r, f in models
+            for s in SPLITS
+            for d in DATASETS
+        ],
+        "losses": [((r, f), LOSS.format(run=runs[r], focus=f)) for r, f in models],
+        "records": [
+            ((r, f), MODEL_RECORD.format(run=runs[r], focus=f)) for r, f in models
+        ],
     }
+
+
+def report_inputs(wildcards):
+    files = report_files(wildcards.point)
+    return {kind: [path for _, path in labelled] for kind, labelled in files.items()}
+
+
+def report_labels(wildcards):
+    files = report_files(wildcards.point)
+    return {
+        kind: [list(label) for label, _ in labelled] for kind, labelled in files.items()
+    }
+
+
+def replicate_splits():
+    """(replicate, split) of each per-replicate matrix the report writes, in its outputs' order."""
+    return [(r, s) for r in REPLICATES for s in SPLITS]
 
 
 def point_outputs(point):

@@ -1,14 +1,11 @@
 rule report:
     input:
-        # In this order: replicate, split, trained on, tested on (scripts/report.py relies on it).
         unpack(report_inputs),
     output:
-        replicate_matrices=expand(
-            REPLICATE_MATRIX.replace("{run}", "{point}{rep}"),
-            rep=[replicate_prefix(r) for r in REPLICATES],
-            split=SPLITS,
-            allow_missing=True,
-        ),
+        replicate_matrices=[
+            REPLICATE_MATRIX.format(run="{point}" + replicate_prefix(r), split=s)
+            for r, s in replicate_splits()
+        ],
         csv=report(
             expand(ACCURACY_CSV, split=SPLITS, allow_missing=True),
             caption="../report/accuracy_csv.rst",
@@ -47,6 +44,8 @@ rule report:
     params:
         replicates=REPLICATES,
         splits=SPLITS,
+        labels=report_labels,
+        replicate_splits=replicate_splits(),
     script:
         "../scripts/report.py"
 

@@ -4,8 +4,10 @@
 # sees the sizes the configuration implies) and the images the job works through.
 import functools
 import os
+from pathlib import Path
 
 from mosaicfocus import resources
+from mosaicfocus.errors import MosaicFocusError
 from mosaicfocus.layout import image_names, imagefolder_classes
 
 

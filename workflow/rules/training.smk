@@ -33,7 +33,7 @@ rule train:
 
 # The first train.epochs_per_job epochs (and every further block but the last) of a
 # model's training: the same job, ending in a saved state instead of the weights.
-use rule train as train_stage with:
+use rule train as train_chunk with:
     output:
         state=TRAINING_STATE,
     log:

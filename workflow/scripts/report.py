@@ -3,17 +3,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
-import json
-
 import pandas as pd
 
-from mosaicfocus.design import ALL_DATASETS, FOCUS_LEVELS
+from mosaicfocus.design import FOCUS_LEVELS
 from mosaicfocus.files import atomic_path
 from mosaicfocus.health import STATUSES
 from mosaicfocus.joblog import job_log
+from mosaicfocus.losstable import read_loss_table
 from mosaicfocus.report import (
     accuracy_matrix,
     health_table,
+    labelled_evaluations,
+    labelled_records,
     learned_mask,
     learned_mean_and_sd,
     mean_and_sd,
@@ -24,7 +25,6 @@ from mosaicfocus.report import (
 )
 
 SPLIT_TITLES = {"": "training-split mosaics", "_heldout": "held-out mosaics (CIFAR-10 test split)"}
-CELLS = len(FOCUS_LEVELS) * len(ALL_DATASETS)
 RULE = "hatched rows: not every model learned (dead: all 10 fc3 units silent for an epoch; plateau: loss > 0.95 ln C)"
 
 replicates, splits = snakemake.params.replicates, snakemake.params.splits
@@ -36,27 +36,22 @@ def write_csv(frame: pd.DataFrame, path: str) -> None:
         frame.to_csv(tmp)
 
 
-def in_groups(items, size):
-    items = list(items)
-    return [items[k : k + size] for k in range(0, len(items), size)]
-
-
 with job_log(snakemake.log[0], "report", declared=snakemake.resources) as log:
-    records = [json.loads(Path(path).read_text()) for path in inputs.records]
-    keys = [(r, level) for r in replicates for level in FOCUS_LEVELS]  # the order of expand()
-    health = health_table((r, level, record["meta"]["health"]) for (r, level), record in zip(keys, records))
+    labels = snakemake.params.labels
+    records = labelled_records(inputs.records, labels["records"])
+    health = health_table((r, level, records[r, level]["meta"]["health"]) for r in replicates for level in FOCUS_LEVELS)
     write_csv(health.set_index("replicate"), outputs.health)
     counts = health["status"].value_counts().reindex(STATUSES, fill_value=0)
     log("training health: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
     learned = learned_mask(health, replicates)
     row_labels, flagged = status_labels(health, len(replicates))
 
-    # inputs.evaluations and outputs.replicate_matrices: replicate by replicate, split by split
-    # (90 results each); accuracy_matrix checks every result's trained_on and tested_on.
+    evaluations = labelled_evaluations(inputs.evaluations, labels["evaluations"])
     matrices = {split: [] for split in splits}
-    groups = zip(in_groups(inputs.evaluations, CELLS), outputs.replicate_matrices, strict=True)
-    for split, (paths, matrix_path) in zip(splits * len(replicates), groups, strict=True):
-        matrix = accuracy_matrix(json.loads(Path(p).read_text()) for p in paths)
+    for (replicate, split), matrix_path in zip(
+        snakemake.params.replicate_splits, outputs.replicate_matrices, strict=True
+    ):
+        matrix = accuracy_matrix(evaluations[replicate, split])
         write_csv(matrix, matrix_path)
         matrices[split].append(matrix)
 
@@ -91,7 +86,7 @@ with job_log(snakemake.log[0], "report", declared=snakemake.resources) as log:
                 footnote="mean ± sd over the replicates whose model learned; empty rows: none did",
             )
 
-    tables = [pd.read_csv(path, sep="\t") for path in inputs.losses]  # replicate by replicate, level by level
-    curves = {level: tables[k :: len(FOCUS_LEVELS)] for k, level in enumerate(FOCUS_LEVELS)}
+    tables = {tuple(label): read_loss_table(path) for path, label in zip(inputs.losses, labels["losses"], strict=True)}
+    curves = {level: [tables[r, level] for r in replicates] for level in FOCUS_LEVELS}
     with atomic_path(outputs.losses) as tmp:
         plot_losses(curves, tmp)

@@ -8,8 +8,9 @@ from mosaicfocus.datasets import load_dataset
 from mosaicfocus.devices import device_record, prepare_device, set_threads
 from mosaicfocus.evaluation import predict
 from mosaicfocus.joblog import job_log
+from mosaicfocus.losstable import write_loss_table
 from mosaicfocus.model import Module2
-from mosaicfocus.modelfiles import health_line, model_health, write_loss_table
+from mosaicfocus.modelfiles import health_line, model_health
 from mosaicfocus.training import TrainConfig, TrainingState, train_epochs
 
 focus = int(snakemake.wildcards.focus)

@@ -10,8 +10,9 @@ from mosaicfocus.devices import device_record, prepare_device, set_threads
 from mosaicfocus.evaluation import accuracy, predict
 from mosaicfocus.joblog import job_log
 from mosaicfocus.lockstep import train_lockstep
+from mosaicfocus.losstable import write_loss_table
 from mosaicfocus.model import Module2
-from mosaicfocus.modelfiles import health_line, model_health, write_evaluation, write_loss_table
+from mosaicfocus.modelfiles import health_line, model_health, write_evaluation
 from mosaicfocus.provenance import package_versions
 from mosaicfocus.training import TrainConfig, TrainingState
 
