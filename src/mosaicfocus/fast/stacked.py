@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..model import Module2
+from .sgd import MomentumSGD
 
 LAYERS = ("conv1", "conv2", "fc1", "fc2", "fc3", "fc4")
 
@@ -112,7 +113,7 @@ class StackedBatches:
         return self.rows.index_select(0, rows).view(-1, self.networks * c, h, w)
 
 
-class StackedMomentumSGD:
+class StackedMomentumSGD(MomentumSGD):
     """``MomentumSGD`` on stacked parameters, network by network the same arithmetic.
 
     A network's first step (``fresh``) takes its gradient as the momentum buffer, as
@@ -121,15 +122,10 @@ class StackedMomentumSGD:
     """
 
     def __init__(self, params, lr: float, momentum: float):
-        self.params = list(params)
-        self.lr, self.momentum = lr, momentum
+        super().__init__(params, lr, momentum)
         self.buffers = [torch.zeros_like(p) for p in self.params]
         self.networks = self.params[0].shape[0]
         self.fresh = set(range(self.networks))  # known on the host: no device sync to decide
-
-    def zero_grad(self) -> None:
-        for param in self.params:
-            param.grad = None
 
     @torch.no_grad()
     def step(self) -> None:
