@@ -149,10 +149,11 @@ def attention_time(wildcards, attempt):
     count = mosaic_count(run, "")
     return resources.attention_runtime(
         att["epochs"],
-        count // 2,
+        training_mosaics(count),
         att["epochs"] // att["trajectory_every"] + 1,
-        5 * count,
-        count // 2 + sum(largest_dataset_images(run, split) for split in SPLITS),
+        scored_images(count),
+        training_mosaics(count)
+        + sum(largest_dataset_images(run, split) for split in SPLITS),
         attempt,
     )
 
@@ -167,4 +168,6 @@ def attention_evaluate_mem(wildcards, input, attempt):
 def attention_evaluate_time(wildcards, attempt):
     """Ten datasets for the row, ten models on one for the column and its corner."""
     count = mosaic_count(wildcards.run, wildcards.split)
-    return resources.evaluate_runtime(5 * count + 10 * (count // 2), attempt)
+    return resources.evaluate_runtime(
+        scored_images(count) + 10 * training_mosaics(count), attempt
+    )

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from mosaicfocus import resources
+from mosaicfocus.design import scored_images, test_mosaics, training_mosaics
 from mosaicfocus.errors import MosaicFocusError
 from mosaicfocus.layout import image_names, imagefolder_classes
 
@@ -53,8 +54,7 @@ def mosaic_count(run, split):
 
 def largest_dataset_images(run, split):
     """Images in dataset 10, the foregrounds of the second half of the mosaics."""
-    count = mosaic_count(run, split)
-    return count - count // 2
+    return test_mosaics(mosaic_count(run, split))
 
 
 def source_point(wildcards):
@@ -104,7 +104,7 @@ def datasets_time(wildcards, attempt):
 
 
 def training_images(wildcards):
-    return mosaic_count(wildcards.run, "") // 2
+    return training_mosaics(mosaic_count(wildcards.run, ""))
 
 
 def train_mem(wildcards, input, attempt):
@@ -133,7 +133,7 @@ def evaluate_mem(wildcards, input, attempt):
 
 def evaluate_time(wildcards, attempt):
     return resources.evaluate_runtime(
-        5 * mosaic_count(wildcards.run, wildcards.split), attempt
+        scored_images(mosaic_count(wildcards.run, wildcards.split)), attempt
     )
 
 
@@ -153,7 +153,7 @@ def lockstep_time(wildcards, attempt):
     first, last = training_epochs(wildcards)
     scored = 0
     if "epoch" not in wildcards.keys():
-        scored = sum(5 * mosaic_count(wildcards.run, split) for split in SPLITS)
+        scored = sum(scored_images(mosaic_count(wildcards.run, s)) for s in SPLITS)
     return resources.lockstep_runtime(
         last - first + 1,
         training_images(wildcards),

@@ -12,7 +12,7 @@ from mosaicfocus.attention import (
     train_attention,
 )
 from mosaicfocus.datasets import load_dataset
-from mosaicfocus.design import ALL_DATASETS
+from mosaicfocus.design import ALL_DATASETS, training_mosaics
 from mosaicfocus.devices import device_record, prepare_device, set_threads
 from mosaicfocus.evaluation import accuracy, predict
 from mosaicfocus.files import write_json_atomic, write_text_atomic
@@ -35,7 +35,7 @@ def tsv(header: list[str], rows) -> str:
 
 def halves(mosaics):
     """(training half: datasets 1..9's mosaics, test half: dataset 10's)."""
-    half = mosaics["label"].numel() // 2
+    half = training_mosaics(mosaics["label"].numel())
     return ({k: v[:half] for k, v in mosaics.items()}, {k: v[half:] for k, v in mosaics.items()})
 
 
@@ -93,7 +93,7 @@ with job_log(snakemake.log[0], "attention", declared=snakemake.resources) as log
             f"FTPF {summary['ftpf']:.2f}%, FFPF {summary['ffpf']:.2f}%"
         )
         alphas, position = out["alphas"], test["foreground_position"]
-        first = mosaics["label"].numel() // 2
+        first = training_mosaics(mosaics["label"].numel())
         rows = zip(
             range(first, first + position.numel()),
             position.tolist(),

@@ -5,6 +5,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 from mosaicfocus.artifacts import save_artifact
 from mosaicfocus.datasets import FOCUS_LEVELS, FOREGROUND_DATASET, foregrounds
+from mosaicfocus.design import training_mosaics
 from mosaicfocus.devices import set_threads
 from mosaicfocus.joblog import job_log
 from mosaicfocus.mosaics import load_mosaics
@@ -15,7 +16,7 @@ with job_log(snakemake.log[0], "datasets", declared=snakemake.resources) as log:
     images, mosaics, meta = load_mosaics(snakemake.input.mosaics, snakemake.input.source)
     index, position, label = mosaics["source_index"], mosaics["foreground_position"], mosaics["label"]
     count = index.shape[0]
-    half = count // 2
+    half = training_mosaics(count)
     base_meta = {
         "source": meta["source"],
         "mosaics": meta["params"],
