@@ -7,13 +7,13 @@ from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from mosaicfocus import design
 from mosaicfocus.configcheck import check_config as check_config_problems
 from mosaicfocus.hostcheck import cuda_problem, job_device, lockstep_training
 from mosaicfocus.runs import (
     POINT_PATTERN,
     RUN_PATTERN,
     apply_point,
-    chunk_ends,
     chunk_epochs,
     grid,
     point_prefix,
@@ -74,8 +74,8 @@ onstart:
         )
 
 
-FOCUS_LEVELS = list(range(1, 10))
-DATASETS = list(range(1, 11))
+FOCUS_LEVELS = list(design.FOCUS_LEVELS)
+DATASETS = list(design.ALL_DATASETS)
 
 SWEEP = config["sweep"]
 POINTS = [point_prefix(values) for values in grid(SWEEP)]  # [""] without a sweep
