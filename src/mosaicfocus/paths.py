@@ -47,6 +47,31 @@ SWEEP_CSV = "results/sweep/accuracy.csv"
 SWEEP_HEATMAPS_PNG = "results/sweep/plots/accuracy_heatmaps.png"
 SWEEP_SUMMARY_PNG = "results/sweep/plots/summary_{key}.png"
 
+# The where network (attention.enabled), per run and over a point's replicates.
+ATTENTION_MODEL = "results/{run}attention/model.pt"
+# What made the weights, the what network's health and a CRC-32 of every tensor.
+ATTENTION_RECORD = "results/{run}attention/model.json"
+ATTENTION_EPOCHS = "results/{run}attention/epochs.tsv"
+ATTENTION_FOCUS = "results/{run}attention/focus.json"
+ATTENTION_TRAJECTORY = "results/{run}attention/trajectory.tsv"
+# Per mosaic of dataset 10's mosaics (the test half): alphas, attended tile, prediction.
+ATTENTION_MOSAICS = "results/{run}attention/mosaics{split}.tsv"
+# Dataset 10's mosaics blended with the trained focus network's alphas ("learned focus").
+LEARNED_FOCUS = "results/{run}attention/learned_focus{split}.pt"
+# The extra row (the attention model's what network on datasets 1..10) and column
+# (each of the nine what networks on the learned-focus blend).
+ATTENTION_ROW = "results/{run}attention/eval{split}/attention_test{dataset}.json"
+ATTENTION_COLUMN = "results/{run}attention/eval{split}/train{focus}_learned.json"
+# Their corner: the attention model's what network on the learned-focus blend.
+ATTENTION_CORNER = "results/{run}attention/eval{split}/attention_learned.json"
+# Over the replicates of a point.
+ATTENTION_FOCUS_CSV = "results/{point}attention_focus.csv"
+ATTENTION_MATRIX_CSV = "results/{point}accuracy{split}_attention.csv"
+ATTENTION_MATRIX_SD_CSV = "results/{point}accuracy{split}_attention_sd.csv"
+ATTENTION_HEATMAP_PNG = "results/{point}plots/accuracy{split}_attention_heatmap.png"
+ATTENTION_ALPHAS_PNG = "results/{point}plots/attention_alphas.png"
+ATTENTION_TRAJECTORY_PNG = "results/{point}plots/attention_trajectory.png"
+
 
 def in_results(folder: str | Path, pattern: str, **wildcards) -> Path:
     """``pattern`` (one of the above) with ``wildcards`` filled in, inside the results folder
