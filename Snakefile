@@ -26,17 +26,10 @@ else:
 
 
 include: "workflow/rules/report.smk"
-include: "workflow/rules/attention_common.smk"
 include: "workflow/rules/attention.smk"
 
 
 rule all:
     default_target: True
     input:
-        [point_outputs(point) for point in POINTS],
-        [attention_outputs(point) for point in POINTS],
-        (
-            [SWEEP_CSV, SWEEP_HEATMAPS_PNG, expand(SWEEP_SUMMARY_PNG, key=list(SWEEP))]
-            if SWEEP
-            else []
-        ),
+        PLAN.all_outputs(),

@@ -78,3 +78,7 @@ def in_results(folder: str | Path, pattern: str, **wildcards) -> Path:
     ``folder`` instead of ``results/``; unnamed wildcards of point, run and split are empty."""
     values = {"point": "", "run": "", "split": "", **wildcards}
     return Path(folder) / pattern.removeprefix(RESULTS).format(**values)
+
+
+# What the rules get from ``from mosaicfocus.paths import *``: the patterns.
+__all__ = [name for name in list(globals()) if name.isupper()]

@@ -1,4 +1,8 @@
-# The where network's rules; their paths, params and resources: attention_common.smk.
+# The where network (attention.enabled): a focus network and a what network trained jointly
+# per run (replicate), in results/{run}attention/ (mosaicfocus.attention). It reads the
+# source images, the mosaics, the datasets and the nine trained what networks; nothing of
+# the what-network experiment reads it, so enabling it, or sweeping its keys (the
+# "attention" stage of runs.SWEEPABLE), reruns none of that.
 
 
 rule attention:

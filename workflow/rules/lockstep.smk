@@ -1,4 +1,4 @@
-# The GPU path (train.lockstep, common.smk LOCKSTEP): one job per replicate trains its
+# The GPU path (train.lockstep, plan.Plan.lockstep): one job per replicate trains its
 # nine models together and scores the 90 cells (180 with heldout) in the same process.
 # Its files are the per-model jobs' files: the report cannot tell which path ran.
 rule train_lockstep:
@@ -10,7 +10,7 @@ rule train_lockstep:
         losses=expand(LOSS, focus=FOCUS_LEVELS, allow_missing=True),
         evaluations=[
             EVALUATION.format(run="{run}", split=s, focus=f, dataset=d)
-            for s, f, d in lockstep_cells()
+            for s, f, d in PLAN.lockstep_cells()
         ],
     log:
         "results/{run}logs/train_lockstep.log",
@@ -30,7 +30,7 @@ rule train_lockstep:
         device=device_params,
         classes=len(config["foreground_classes"]),
         provenance=model_provenance,
-        cells=lockstep_cells(),
+        cells=PLAN.lockstep_cells(),
         scored=scored_labels,
         batch_size=config["evaluate"]["batch_size"],
     script:

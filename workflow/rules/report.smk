@@ -4,7 +4,7 @@ rule report:
     output:
         replicate_matrices=[
             REPLICATE_MATRIX.format(run="{point}" + replicate_prefix(r), split=s)
-            for r, s in replicate_splits()
+            for r, s in PLAN.replicate_splits()
         ],
         csv=report(
             expand(ACCURACY_CSV, split=SPLITS, allow_missing=True),
@@ -45,7 +45,7 @@ rule report:
         replicates=REPLICATES,
         splits=SPLITS,
         labels=report_labels,
-        replicate_splits=replicate_splits(),
+        replicate_splits=PLAN.replicate_splits(),
     script:
         "../scripts/report.py"
 
@@ -81,7 +81,7 @@ rule sweep:
     input:
         matrices=expand(
             REPLICATE_MATRIX,
-            run=[run for p in POINTS for run in point_runs(p)],
+            run=[run for p in POINTS for run in PLAN.point_runs(p)],
             split="",
         ),
         health=expand(HEALTH_CSV, point=POINTS),

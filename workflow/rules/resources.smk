@@ -1,15 +1,12 @@
 # What each job asks the scheduler for. The formulas and their measured figures are in
-# src/mosaicfocus/resources.py (BENCHMARKS.md, "Scale"); these functions only find
-# their arguments: the sizes of the job's input files (once they exist; a dry run
-# sees the sizes the configuration implies) and the images the job works through.
-import functools
+# src/mosaicfocus/resources.py (BENCHMARKS.md, "Scale"); these functions only pass them
+# the sizes of the job's input files (once they exist; a dry run sees the sizes the
+# configuration implies), the images the job works through (the plan's), and the attempt.
 import os
-from pathlib import Path
 
 from mosaicfocus import resources
-from mosaicfocus.design import scored_images, test_mosaics, training_mosaics
-from mosaicfocus.errors import MosaicFocusError
-from mosaicfocus.layout import image_names, imagefolder_classes
+from mosaicfocus.design import scored_images, training_mosaics
+from mosaicfocus.runs import split_run
 
 
 def file_mb(paths, expected_mb):
@@ -20,98 +17,70 @@ def file_mb(paths, expected_mb):
         return expected_mb
 
 
-@functools.cache
-def imagefolder_size(root, split):
-    """Images in ``root/split/<class>/``: one listing per class folder, no file opened."""
-    try:
-        return sum(
-            len(image_names(Path(root) / split / name))
-            for name in imagefolder_classes(root, split)
-        )
-    except (OSError, MosaicFocusError):
-        return None  # the parse-time checks name the problem
+def on_gpu():
+    return model_device() == "cuda"
 
 
-def source_image_count(point, split):
-    """Images in the source-images file of a point (train or test split)."""
-    data = point_config(point)["data"]
-    if data["source"] == "synthetic":
-        return 10 * data["synthetic_per_class"]
-    if not split and data["images_per_class"] is not None:
-        return 10 * data["images_per_class"]
-    folder = "test" if split else "train"
-    if data["source"] == "imagefolder":
-        listed = imagefolder_size(data["root"], folder)
-        if listed is not None:
-            return listed
-    return 10_000 if split else 50_000  # CIFAR-10's test and training splits
+def source_mb(path, point, split):
+    return file_mb([path], resources.source_mb(PLAN.source_image_count(point, split)))
 
 
-def mosaic_count(run, split):
-    cfg = run_config(run)
-    return cfg["heldout"]["count"] if split else cfg["mosaics"]["count"]
+def run_source(wildcards):
+    return PLAN.stage_point(split_run(wildcards.run)[0], "source")
 
 
-def largest_dataset_images(run, split):
-    """Images in dataset 10, the foregrounds of the second half of the mosaics."""
-    return test_mosaics(mosaic_count(run, split))
+def training_images(wildcards):
+    return training_mosaics(PLAN.mosaic_count(wildcards.run, ""))
 
 
-def source_point(wildcards):
-    return stage_point(split_run(wildcards.run)[0], "source")
+def largest_input_mb(paths, run, split):
+    """The largest of a job's datasets (dataset 10, the test half's foregrounds)."""
+    expected = resources.dataset_mb(PLAN.largest_dataset_images(run, split))
+    return max(file_mb([path], expected) for path in paths)
 
 
 def source_images_mem(wildcards, attempt):
-    return resources.source_images_mem_mb(
-        source_image_count(wildcards.point, wildcards.split), attempt
-    )
+    images = PLAN.source_image_count(wildcards.point, wildcards.split)
+    return resources.source_images_mem_mb(images, attempt)
 
 
 def source_images_time(wildcards, attempt):
-    download = point_config(wildcards.point)["data"]["source"] == "cifar10"
-    images = source_image_count(wildcards.point, wildcards.split)
+    download = PLAN.point_config(wildcards.point)["data"]["source"] == "cifar10"
+    images = PLAN.source_image_count(wildcards.point, wildcards.split)
     return resources.source_images_runtime(images, download, attempt)
 
 
 def mosaics_mem(wildcards, input, attempt):
-    images = source_image_count(source_point(wildcards), wildcards.split)
-    source_mb = file_mb([input[0]], resources.source_mb(images))
     return resources.mosaics_mem_mb(
-        source_mb, mosaic_count(wildcards.run, wildcards.split), attempt
+        source_mb(input[0], run_source(wildcards), wildcards.split),
+        PLAN.mosaic_count(wildcards.run, wildcards.split),
+        attempt,
     )
 
 
 def mosaics_time(wildcards, attempt):
-    return resources.mosaics_runtime(
-        mosaic_count(wildcards.run, wildcards.split), attempt
-    )
+    count = PLAN.mosaic_count(wildcards.run, wildcards.split)
+    return resources.mosaics_runtime(count, attempt)
 
 
 def datasets_mem(wildcards, input, attempt):
-    count = mosaic_count(wildcards.run, wildcards.split)
-    images = source_image_count(source_point(wildcards), wildcards.split)
+    run, split = wildcards.run, wildcards.split
     return resources.datasets_mem_mb(
-        file_mb([input.source], resources.source_mb(images)),
-        file_mb([input.mosaics], resources.mosaics_mb(count)),
-        largest_dataset_images(wildcards.run, wildcards.split),
+        source_mb(input.source, run_source(wildcards), split),
+        file_mb([input.mosaics], resources.mosaics_mb(PLAN.mosaic_count(run, split))),
+        PLAN.largest_dataset_images(run, split),
         attempt,
     )
 
 
 def datasets_time(wildcards, attempt):
-    count = mosaic_count(wildcards.run, wildcards.split)
+    count = PLAN.mosaic_count(wildcards.run, wildcards.split)
     return resources.datasets_runtime(count, attempt)
-
-
-def training_images(wildcards):
-    return training_mosaics(mosaic_count(wildcards.run, ""))
 
 
 def train_mem(wildcards, input, attempt):
     expected = resources.dataset_mb(training_images(wildcards))
-    return resources.train_mem_mb(
-        file_mb([input.dataset], expected), attempt, model_device() == "cuda"
-    )
+    return resources.train_mem_mb(file_mb([input.dataset], expected), attempt, on_gpu())
 
 
 def train_time(wildcards, attempt):
@@ -125,16 +94,13 @@ def train_time(wildcards, attempt):
 
 
 def evaluate_mem(wildcards, input, attempt):
-    images = largest_dataset_images(wildcards.run, wildcards.split)
-    expected = resources.dataset_mb(images)
-    largest = max(file_mb([path], expected) for path in input.datasets)
-    return resources.evaluate_mem_mb(largest, attempt, model_device() == "cuda")
+    largest = largest_input_mb(input.datasets, wildcards.run, wildcards.split)
+    return resources.evaluate_mem_mb(largest, attempt, on_gpu())
 
 
 def evaluate_time(wildcards, attempt):
-    return resources.evaluate_runtime(
-        scored_images(mosaic_count(wildcards.run, wildcards.split)), attempt
-    )
+    count = PLAN.mosaic_count(wildcards.run, wildcards.split)
+    return resources.evaluate_runtime(scored_images(count), attempt)
 
 
 def lockstep_mem(wildcards, input, attempt):
@@ -143,9 +109,7 @@ def lockstep_mem(wildcards, input, attempt):
     largest = max(
         [file_mb([path], expected) for path in input.get("scored", [])], default=0
     )
-    return resources.lockstep_mem_mb(
-        training, largest, attempt, model_device() == "cuda"
-    )
+    return resources.lockstep_mem_mb(training, largest, attempt, on_gpu())
 
 
 def lockstep_time(wildcards, attempt):
@@ -153,13 +117,64 @@ def lockstep_time(wildcards, attempt):
     first, last = training_epochs(wildcards)
     scored = 0
     if "epoch" not in wildcards.keys():
-        scored = sum(scored_images(mosaic_count(wildcards.run, s)) for s in SPLITS)
+        counts = [PLAN.mosaic_count(wildcards.run, split) for split in SPLITS]
+        scored = sum(scored_images(count) for count in counts)
     return resources.lockstep_runtime(
         last - first + 1,
         training_images(wildcards),
         len(FOCUS_LEVELS),
         scored,
         attempt,
+    )
+
+
+def attention_mem(wildcards, input, attempt):
+    run = wildcards.run
+    sources = [
+        source_mb(path, run_source(wildcards), split)
+        for path, split in zip(input.sources, SPLITS)
+    ]
+    largest_test_half = max(PLAN.largest_dataset_images(run, s) for s in SPLITS)
+    return resources.attention_mem_mb(
+        sources,
+        resources.dataset_mb(PLAN.largest_dataset_images(run, "")),
+        resources.dataset_mb(largest_test_half),
+        max(
+            attention_settings(wildcards)["batch_size"],
+            config["evaluate"]["batch_size"],
+        ),
+        attempt,
+        on_gpu(),
+    )
+
+
+def attention_time(wildcards, attempt):
+    """Training, the trajectory's points (every trajectory_every epochs and the last), and the
+    final scoring of the training mosaics and every split's test half."""
+    run = wildcards.run
+    attention = PLAN.run_config(run)["attention"]
+    count = PLAN.mosaic_count(run, "")
+    return resources.attention_runtime(
+        attention["epochs"],
+        training_mosaics(count),
+        attention["epochs"] // attention["trajectory_every"] + 1,
+        scored_images(count),
+        training_mosaics(count)
+        + sum(PLAN.largest_dataset_images(run, split) for split in SPLITS),
+        attempt,
+    )
+
+
+def attention_evaluate_mem(wildcards, input, attempt):
+    largest = largest_input_mb(input.datasets, wildcards.run, wildcards.split)
+    return resources.evaluate_mem_mb(largest, attempt, on_gpu())
+
+
+def attention_evaluate_time(wildcards, attempt):
+    """Ten datasets for the row, ten models on one for the column and its corner."""
+    count = PLAN.mosaic_count(wildcards.run, wildcards.split)
+    return resources.evaluate_runtime(
+        scored_images(count) + 10 * training_mosaics(count), attempt
     )
 
 

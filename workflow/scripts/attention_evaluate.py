@@ -1,8 +1,3 @@
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-
 import torch
 
 from mosaicfocus.artifacts import load_artifact, load_weights, require_meta

@@ -1,8 +1,3 @@
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-
 from mosaicfocus.artifacts import save_artifact
 from mosaicfocus.datasets import FOCUS_LEVELS, FOREGROUND_DATASET, foregrounds
 from mosaicfocus.design import training_mosaics

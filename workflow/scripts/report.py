@@ -1,8 +1,3 @@
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-
 import pandas as pd
 
 from mosaicfocus.design import FOCUS_LEVELS

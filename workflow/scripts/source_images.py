@@ -1,8 +1,3 @@
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-
 from mosaicfocus.artifacts import save_artifact
 from mosaicfocus.data import load_source
 from mosaicfocus.devices import set_threads

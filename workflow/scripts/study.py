@@ -1,8 +1,3 @@
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-
 from mosaicfocus.files import atomic_path, write_text_atomic
 from mosaicfocus.joblog import job_log
 from mosaicfocus.study import plot_study_difference, read_verdict_files

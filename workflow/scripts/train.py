@@ -1,8 +1,3 @@
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-
 from mosaicfocus.artifacts import load_artifact, require_meta, save_artifact, save_weights
 from mosaicfocus.datasets import load_dataset
 from mosaicfocus.devices import device_record, prepare_device, set_threads

@@ -1,0 +1,86 @@
+"""The run plan without Snakemake: which files a job reads, which seeds and settings it gets,
+and which folders grid points and replicates share."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from conftest import REPO, TINY_CONFIG
+from snakemake.io import expand as snakemake_expand
+
+from mosaicfocus.configcheck import check_config
+from mosaicfocus.plan import Plan, expand
+from mosaicfocus.seeds import derive_seed
+
+SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+
+
+def plan_of(**overrides) -> Plan:
+    config = copy.deepcopy(yaml.safe_load(TINY_CONFIG.read_text()))
+    for key, value in overrides.items():
+        config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) and key != "sweep" else value
+    assert check_config(config, SCHEMA) == []
+    return Plan(config)
+
+
+def test_expand_orders_like_snakemakes():
+    patterns = ["a/{run}{split}_{dataset}", "b/{run}{split}_{dataset}"]
+    values = {"run": ["", "replicates/2/"], "split": ["", "_heldout"], "dataset": [1, 10]}
+    assert expand(patterns, **values) == snakemake_expand(patterns, **values)
+    assert expand("{point}{rep}", point="p/", rep=["", "r/"]) == ["p/", "p/r/"]
+
+
+def test_replicate_one_keeps_the_seed_and_every_seed_is_derived_from_its_replicates():
+    plan = plan_of(replicates=2, heldout={"enabled": True})
+    assert plan.replicate_seed("") == 7
+    second = derive_seed(7, "replicate", 2)
+    assert plan.replicate_seed("replicates/2/") == second
+    assert plan.mosaic_params("replicates/2/", "")["seed"] == second
+    assert plan.mosaic_params("replicates/2/", "_heldout")["seed"] == derive_seed(second, "heldout")
+    assert plan.model_seed("replicates/2/", "4") == derive_seed(second, "train", 4)
+    assert plan.lockstep_seeds("replicates/2/") == [plan.model_seed("replicates/2/", f) for f in range(1, 10)]
+    assert plan.attention_seed("") == derive_seed(7, "attention")
+
+
+def test_a_learning_rate_sweep_shares_everything_before_training():
+    plan = plan_of(sweep={"train.lr": [0.02, 0.05]})
+    point = "sweep/train.lr~0.05/"
+    assert plan.points == ["sweep/train.lr~0.02/", point]
+    assert plan.stage_point(point, "datasets") == ""
+    assert plan.stage_point(point, "train") == point
+    assert plan.training_inputs(point + "replicates/2/", "3") == {"dataset": "results/replicates/2/data/dataset_3.pt"}
+    assert plan.train_settings(point)["lr"] == 0.05
+    assert plan.point_config(point)["train"]["lr"] == 0.05 and plan.config["train"]["lr"] == 0.02
+
+
+def test_training_chunks_resume_from_the_previous_state():
+    plan = plan_of(train={"epochs": 30, "epochs_per_job": 10})
+    assert plan.training_epochs("", 20) == (11, 20)
+    assert plan.training_epochs("") == (21, 30)
+    assert plan.training_inputs("", "5", "20")["resume"] == "results/models/states/model_5_epoch10.pt"
+    assert "resume" not in plan.training_inputs("", "5", "10")
+    final = plan.lockstep_inputs("")
+    assert len(final["resume"]) == 9 and final["resume"][0] == "results/models/states/model_1_epoch20.pt"
+    assert len(final["scored"]) == 10 and "scored" not in plan.lockstep_inputs("", "20")
+    with pytest.raises(ValueError, match="15"):
+        plan.training_epochs("", 15)
+
+
+def test_report_files_carry_the_labels_their_paths_say():
+    plan = plan_of(replicates=2, heldout={"enabled": True})
+    files = plan.report_files("")
+    assert len(files["evaluations"]) == 2 * 2 * 90 and len(files["losses"]) == 18
+    for (replicate, split, trained, tested), path in files["evaluations"]:
+        run = "" if replicate == 1 else f"replicates/{replicate}/"
+        assert path == f"results/{run}eval{split}/train{trained}_test{tested}.json"
+    assert plan.report_labels("")["records"][9] == [2, 1]
+
+
+def test_attention_outputs_only_when_enabled_and_its_settings_fall_back_to_train():
+    assert not any("attention" in path for path in plan_of().all_outputs())
+    plan = plan_of(attention={"enabled": True, "lr": 0.5})
+    assert "results/attention_focus.csv" in plan.all_outputs()
+    settings = plan.attention_settings("")
+    assert settings["lr"] == 0.5 and settings["batch_size"] == plan.config["train"]["batch_size"]
