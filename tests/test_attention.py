@@ -173,7 +173,12 @@ def test_entropy_is_log2_9_for_uniform_alphas_and_0_for_one_hot():
 
 
 def equal_states(a: AttentionState, b: AttentionState) -> bool:
-    same = a.losses == b.losses and a.alive == b.alive and a.focus == b.focus and a.abandoned == b.abandoned
+    same = (
+        a.losses == b.losses
+        and a.fc3_units_active == b.fc3_units_active
+        and a.focus == b.focus
+        and a.abandoned == b.abandoned
+    )
     return same and a.attempt == b.attempt and all(torch.equal(a.model[k], b.model[k]) for k in a.model)
 
 
@@ -220,7 +225,7 @@ def dead_state(seed: int, mosaics: int) -> AttentionState:
         momentum={},
         shuffle=shuffle.get_state(),
         losses=[math.log(3)],
-        alive=[10],
+        fc3_units_active=[10],
         focus=[{"loss": math.log(3)}],
     )
 
@@ -235,14 +240,14 @@ def test_a_dead_what_network_is_restarted_with_the_next_attempts_seed():
     (abandoned,) = state.abandoned
     assert abandoned["attempt"] == 1 and abandoned["seed"] == 9 and abandoned["epoch"] == 2
     assert abandoned["reason"] == "dead: no fc3 unit active on any training image in epoch 2"
-    assert abandoned["alive"] == [10, 0] and len(abandoned["focus"]) == 2
+    assert abandoned["fc3_units_active"] == [10, 0] and len(abandoned["focus"]) == 2
     assert any(f"attempt 2: re-initialised with seed {attempt_seed(9, 2)}" in line for line in lines)
     assert equal_states(
         replace(state, abandoned=[], attempt=1), train_attention(images, train, CONFIG, attempt_seed(9, 2), 3)
     )
     # without restarts (the study's protocol) it stays dead
     kept = train_attention(images, train, CONFIG, 9, 3, resume=dead_state(9, 100))
-    assert kept.attempt == 1 and kept.alive[1:] == [0, 0]
+    assert kept.attempt == 1 and kept.fc3_units_active[1:] == [0, 0]
 
 
 def test_attention_keys_change_only_the_attention_stage_and_need_it_enabled():

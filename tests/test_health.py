@@ -18,9 +18,9 @@ LN3 = math.log(3)
 STRICT = TrainConfig(lr=0.02, momentum=0.9, batch_size=16, outputs=3, restarts=0)  # the study's protocol
 
 
-def health(losses, alive, **kwargs):
+def health(losses, fc3_units_active, **kwargs):
     defaults = {"classes": 3, "classes_predicted": 3, "train_accuracy": 90.0}
-    return training_health(losses, alive, **{**defaults, **kwargs})
+    return training_health(losses, fc3_units_active, **{**defaults, **kwargs})
 
 
 def test_a_network_whose_fc3_units_all_fall_silent_is_dead_from_that_epoch():
@@ -56,7 +56,14 @@ def test_health_needs_one_count_per_epoch():
 
 def test_health_row_summarises_abandoned_attempts():
     abandoned = [
-        {"attempt": 1, "seed": 11, "epoch": 4, "reason": "dead: no fc3 unit active", "losses": [], "alive": []}
+        {
+            "attempt": 1,
+            "seed": 11,
+            "epoch": 4,
+            "reason": "dead: no fc3 unit active",
+            "losses": [],
+            "fc3_units_active": [],
+        }
     ]
     record = health([0.5], [8], abandoned=abandoned)
     assert record["attempts"] == 2 and record["abandoned"] == [
@@ -81,7 +88,7 @@ def dead_state(seed: int) -> TrainingState:
     shuffle = torch.Generator().manual_seed(derive_seed(seed, "shuffle"))
     torch.randperm(120, generator=shuffle)
     return TrainingState(
-        epoch=1, model=model.state_dict(), momentum={}, shuffle=shuffle.get_state(), losses=[LN3], alive=[10]
+        epoch=1, model=model.state_dict(), momentum={}, shuffle=shuffle.get_state(), losses=[LN3], fc3_units_active=[10]
     )
 
 
@@ -93,19 +100,19 @@ def test_a_trained_tiny_model_is_learned():
     predictions = predict(model, x)
     record = health(
         state.losses,
-        state.alive,
+        state.fc3_units_active,
         classes_predicted=predictions.unique().numel(),
         train_accuracy=accuracy(predictions, y)["accuracy"],
     )
-    assert record["status"] == "learned", (state.losses, state.alive)
+    assert record["status"] == "learned", (state.losses, state.fc3_units_active)
     assert record["fc3_units_active"] > 0 and record["classes_predicted"] == 3 and record["train_accuracy"] > 60
 
 
 def test_without_restarts_a_dead_network_is_kept_and_stays_dead():
     x, y = easy_data()
     state = train_epochs(x, y, STRICT, 9, 4, resume=dead_state(9))
-    assert state.attempt == 1 and state.abandoned == [] and state.alive == [10, 0, 0, 0]
-    assert health(state.losses, state.alive)["status"] == "dead"
+    assert state.attempt == 1 and state.abandoned == [] and state.fc3_units_active == [10, 0, 0, 0]
+    assert health(state.losses, state.fc3_units_active)["status"] == "dead"
 
 
 def test_a_dead_network_is_restarted_from_epoch_one_with_the_next_attempts_seed():
@@ -113,18 +120,18 @@ def test_a_dead_network_is_restarted_from_epoch_one_with_the_next_attempts_seed(
     lines = []
     config = replace(STRICT, restarts=2)
     state = train_epochs(x, y, config, 9, 20, resume=dead_state(9), log=lines.append)
-    assert state.attempt == 2 and state.epoch == 20 and len(state.losses) == len(state.alive) == 20
+    assert state.attempt == 2 and state.epoch == 20 and len(state.losses) == len(state.fc3_units_active) == 20
     (abandoned,) = state.abandoned
     assert abandoned["attempt"] == 1 and abandoned["seed"] == 9 and abandoned["epoch"] == 2
     assert abandoned["reason"] == "dead: no fc3 unit active on any training image in epoch 2"
-    assert abandoned["alive"] == [10, 0] and len(abandoned["losses"]) == 2
+    assert abandoned["fc3_units_active"] == [10, 0] and len(abandoned["losses"]) == 2
     assert any("attempt 1 (seed 9) abandoned at epoch 2" in line for line in lines)
     assert any(f"attempt 2: re-initialised with seed {attempt_seed(9, 2)}, from epoch 1" in line for line in lines)
     # Attempt 2 is a fresh training with its own seed: the same as training that seed from scratch.
     fresh = train_epochs(x, y, STRICT, attempt_seed(9, 2), 20)
     assert state.losses == fresh.losses
     assert all(torch.equal(state.model[k], fresh.model[k]) for k in fresh.model)
-    assert health(state.losses, state.alive, abandoned=state.abandoned)["status"] == "learned"
+    assert health(state.losses, state.fc3_units_active, abandoned=state.abandoned)["status"] == "learned"
 
 
 def test_attempt_seeds_are_derived_from_the_models_seed_and_the_attempt():
@@ -148,9 +155,17 @@ def test_a_restart_inside_a_later_job_gives_the_same_bits_as_one_job(tmp_path, p
     second = train_epochs(x, y, config, 9, 6, phased=phased, resume=resumed)
     assert second.attempt == straight.attempt == 2
     assert second.abandoned == straight.abandoned
-    assert second.losses == straight.losses and second.alive == straight.alive
+    assert second.losses == straight.losses and second.fc3_units_active == straight.fc3_units_active
     for key in straight.model:
         assert torch.equal(second.model[key], straight.model[key]), key
+    # A state saved when the count was called "alive" resumes to the same bits.
+    tensors["alive"] = tensors.pop("fc3_units_active")
+    meta["abandoned"] = [
+        {"alive" if k == "fc3_units_active" else k: v for k, v in a.items()} for a in meta["abandoned"]
+    ]
+    older = train_epochs(x, y, config, 9, 6, phased=phased, resume=TrainingState.from_artifact(tensors, meta))
+    assert older.abandoned == straight.abandoned and older.fc3_units_active == straight.fc3_units_active
+    assert all(torch.equal(older.model[k], straight.model[k]) for k in straight.model)
 
 
 def test_the_same_seed_gives_the_same_attempts_and_weights_twice():
@@ -158,5 +173,5 @@ def test_the_same_seed_gives_the_same_attempts_and_weights_twice():
     config = replace(STRICT, restarts=3)
     first, second = (train_epochs(x, y, config, 9, 5, resume=dead_state(9)) for _ in range(2))
     assert first.abandoned == second.abandoned and first.attempt == second.attempt == 2
-    assert first.losses == second.losses and first.alive == second.alive
+    assert first.losses == second.losses and first.fc3_units_active == second.fc3_units_active
     assert all(torch.equal(first.model[k], second.model[k]) for k in first.model)

@@ -99,7 +99,7 @@ def test_lockstep_training_is_the_single_trainer_up_to_rounding(datasets, lockst
         # The same shuffle generator, drawn as often: the same batch orders.
         assert torch.equal(state.shuffle, alone.shuffle)
         assert state.losses == pytest.approx(alone.losses, rel=LOSS_TOLERANCE)
-        assert state.alive == alone.alive
+        assert state.fc3_units_active == alone.fc3_units_active
         for name in alone.model:
             assert torch.allclose(state.model[name], alone.model[name], atol=WEIGHT_TOLERANCE, rtol=0), name
             assert torch.allclose(state.momentum[name], alone.momentum[name], atol=WEIGHT_TOLERANCE, rtol=0), name

@@ -138,7 +138,7 @@ def focus_summary(sums: torch.Tensor, mosaics: int) -> dict:
 
 @dataclass
 class AttentionState(TrainingState):
-    """``TrainingState`` of the joint model (``model`` holds ``where.*`` and ``what.*``; ``alive``
+    """``TrainingState`` of the joint model (``model`` holds ``where.*`` and ``what.*``; ``fc3_units_active``
     counts the what network's fc3 units), plus every epoch's focus summary on the training mosaics
     (``focus_summary`` and ``where_fc3_units_active``). Abandoned attempts keep theirs too."""
 
@@ -192,7 +192,9 @@ def train_attention(
     if resume is None:
         state = AttentionState(epoch=0, model={}, momentum={}, shuffle=torch.empty(0), losses=[])
     else:  # the caller's state stays as it was
-        state = replace(resume, losses=list(resume.losses), alive=list(resume.alive), focus=list(resume.focus))
+        state = replace(
+            resume, losses=list(resume.losses), fc3_units_active=list(resume.fc3_units_active), focus=list(resume.focus)
+        )
     while state.epoch < until:
         model, optimizer, shuffle = _restore(state, config, attempt_seed(seed, state.attempt), device)
         where_features = fast.features_of(model.where, device, tiles.phased)
@@ -217,20 +219,20 @@ def train_attention(
             summary = focus_summary(sums, len(tiles))
             summary["where_fc3_units_active"] = int((where_peak > 0).sum())
             state.losses.append(summary["loss"])
-            state.alive.append(int((what_peak > 0).sum()))
+            state.fc3_units_active.append(int((what_peak > 0).sum()))
             state.focus.append(summary)
             state.epoch = epoch
             log(
                 f"epoch {epoch} loss {summary['loss']:.6f}, accuracy {summary['accuracy']:.2f}%, "
                 f"effective focus {summary['effective_focus']:.3f}, FTPT {summary['ftpt']:.2f}%, "
-                f"entropy {summary['entropy_bits']:.3f} bits, fc3 units active: what {state.alive[-1]}/"
+                f"entropy {summary['entropy_bits']:.3f} bits, fc3 units active: what {state.fc3_units_active[-1]}/"
                 f"{what_peak.numel()}, where {summary['where_fc3_units_active']}/{where_peak.numel()}"
                 f" ({len(tiles) / (time.perf_counter() - started):,.0f} mosaics/s)"
                 + (f" [attempt {state.attempt}]" if state.attempt > 1 else "")
             )
             if after_epoch is not None:
                 after_epoch(state, model)
-            if is_dead(state.losses[-1], state.alive[-1]) and state.attempt <= config.restarts:
+            if is_dead(state.losses[-1], state.fc3_units_active[-1]) and state.attempt <= config.restarts:
                 state = _abandon(state, attempt_seed(seed, state.attempt), attempt_seed(seed, state.attempt + 1), log)
                 break
         else:

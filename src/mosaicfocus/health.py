@@ -42,14 +42,14 @@ def death_reason(loss: float, epoch: int) -> str:
     return f"dead: no fc3 unit active on any training image in epoch {epoch}"
 
 
-def first_dead_epoch(losses: Sequence[float], alive: Sequence[int]) -> int | None:
+def first_dead_epoch(losses: Sequence[float], fc3_units_active: Sequence[int]) -> int | None:
     """The first epoch (1-based) that ``is_dead``, or None."""
-    return next((e for e, (loss, units) in enumerate(zip(losses, alive), 1) if is_dead(loss, units)), None)
+    return next((e for e, (loss, units) in enumerate(zip(losses, fc3_units_active), 1) if is_dead(loss, units)), None)
 
 
 def training_health(
     losses: Sequence[float],
-    alive: Sequence[int],
+    fc3_units_active: Sequence[int],
     classes: int,
     classes_predicted: int,
     train_accuracy: float,
@@ -57,10 +57,12 @@ def training_health(
 ) -> dict:
     """Health record of the kept attempt (losses and fc3 units active per epoch, and the
     predictions of the final weights on the training set) plus the abandoned attempts."""
-    if not losses or len(losses) != len(alive):
-        raise ValueError(f"need one loss and one active-unit count per epoch, got {len(losses)} and {len(alive)}")
+    if not losses or len(losses) != len(fc3_units_active):
+        raise ValueError(
+            f"need one loss and one active-unit count per epoch, got {len(losses)} and {len(fc3_units_active)}"
+        )
     chance = math.log(classes)
-    died_at = first_dead_epoch(losses, alive)
+    died_at = first_dead_epoch(losses, fc3_units_active)
     learning_epoch = next((e for e, loss in enumerate(losses, 1) if loss < LEARNING_FRACTION * chance), None)
     if died_at is not None:
         status = "dead"
@@ -73,7 +75,7 @@ def training_health(
         "attempts": len(abandoned) + 1,
         "final_loss": float(losses[-1]),
         "min_loss": float(min(losses)),
-        "fc3_units_active": int(alive[-1]),
+        "fc3_units_active": int(fc3_units_active[-1]),
         "classes_predicted": int(classes_predicted),
         "train_accuracy": float(train_accuracy),
         "learning_epoch": learning_epoch,

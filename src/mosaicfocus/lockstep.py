@@ -80,20 +80,20 @@ def train_lockstep(
         if held is not None:
             _put_back(model, optimizer, held)
         losses = (total / len(batches)).tolist()  # the one wait for the device in an epoch
-        alive = (peak > 0).sum(1).tolist()
+        fc3_units_active = (peak > 0).sum(1).tolist()
         rate = sum(training) * len(batches) / (time.perf_counter() - started)
         for k, state in enumerate(states):
             if not training[k]:
                 continue
             state.losses.append(losses[k])
-            state.alive.append(alive[k])
+            state.fc3_units_active.append(fc3_units_active[k])
             state.epoch += 1
             log(
                 f"network {k + 1}: epoch {state.epoch} loss {losses[k]:.6f}, "
-                f"fc3 units active {alive[k]}/{peak.shape[1]} ({rate:,.0f} images/s, all networks)"
+                f"fc3 units active {fc3_units_active[k]}/{peak.shape[1]} ({rate:,.0f} images/s, all networks)"
                 + (f" [attempt {state.attempt}]" if state.attempt > 1 else "")
             )
-            if is_dead(losses[k], alive[k]) and state.attempt <= config.restarts:
+            if is_dead(losses[k], fc3_units_active[k]) and state.attempt <= config.restarts:
                 states[k] = _abandon(state, seed_of(k), attempt_seed(seeds[k], state.attempt + 1), log)
                 fresh = restored_model(states[k], config, seed_of(k))
                 model.load_network(k, fresh.state_dict())
@@ -138,7 +138,7 @@ def _to_device(orders: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def _copy(state: TrainingState) -> TrainingState:
-    return replace(state, losses=list(state.losses), alive=list(state.alive))
+    return replace(state, losses=list(state.losses), fc3_units_active=list(state.fc3_units_active))
 
 
 def _hold(model, optimizer, training: list[bool]) -> tuple[list[int], list[torch.Tensor], list[torch.Tensor]]:

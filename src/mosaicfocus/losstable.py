@@ -11,12 +11,12 @@ LOSS_COLUMNS = ["attempt", "epoch", "loss", "fc3_units_active"]
 
 def write_loss_table(path, state) -> None:
     """The table of a ``training.TrainingState``: its abandoned attempts, then the kept one."""
-    curves = [(a["attempt"], a["losses"], a["alive"]) for a in state.abandoned]
-    curves.append((state.attempt, state.losses, state.alive))
+    curves = [(a["attempt"], a["losses"], a["fc3_units_active"]) for a in state.abandoned]
+    curves.append((state.attempt, state.losses, state.fc3_units_active))
     rows = (
         f"{attempt}\t{epoch}\t{loss!r}\t{units}\n"
-        for attempt, losses, alive in curves
-        for epoch, (loss, units) in enumerate(zip(losses, alive), 1)
+        for attempt, losses, fc3_units_active in curves
+        for epoch, (loss, units) in enumerate(zip(losses, fc3_units_active), 1)
     )
     write_text_atomic(path, "\t".join(LOSS_COLUMNS) + "\n" + "".join(rows))
 

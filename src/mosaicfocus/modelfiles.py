@@ -21,7 +21,7 @@ def model_health(state: TrainingState, train_predictions: torch.Tensor, train_la
     on its own training set."""
     return training_health(
         state.losses,
-        state.alive,
+        state.fc3_units_active,
         classes=classes,
         classes_predicted=int(train_predictions.unique().numel()),
         train_accuracy=accuracy(train_predictions, train_labels)["accuracy"],

@@ -47,7 +47,7 @@ class TrainingState:
     The model's ``state_dict``, SGD's momentum buffers (by parameter name), the
     state of the shuffle generator, the mean loss and the number of fc3 units
     active on some image, of every epoch so far, and the attempts abandoned
-    before this one (a dict each: attempt, seed, epoch, reason, losses, alive).
+    before this one (a dict each: attempt, seed, epoch, reason, losses, fc3_units_active).
     """
 
     epoch: int
@@ -55,7 +55,7 @@ class TrainingState:
     momentum: dict[str, torch.Tensor]
     shuffle: torch.Tensor
     losses: list[float]
-    alive: list[int] = field(default_factory=list)
+    fc3_units_active: list[int] = field(default_factory=list)
     attempt: int = 1
     abandoned: list[dict] = field(default_factory=list)
 
@@ -65,7 +65,7 @@ class TrainingState:
         tensors.update({f"momentum.{k}": v for k, v in self.momentum.items()})
         tensors["shuffle"] = self.shuffle
         tensors["losses"] = torch.tensor(self.losses, dtype=torch.float64)
-        tensors["alive"] = torch.tensor(self.alive, dtype=torch.int64)
+        tensors["fc3_units_active"] = torch.tensor(self.fc3_units_active, dtype=torch.int64)
         return tensors, {"epoch": self.epoch, "attempt": self.attempt, "abandoned": self.abandoned}
 
     @classmethod
@@ -73,15 +73,18 @@ class TrainingState:
         def part(prefix: str) -> dict[str, torch.Tensor]:
             return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
+        # A state saved before the count had its name calls it "alive": it still resumes.
+        units = tensors["fc3_units_active"] if "fc3_units_active" in tensors else tensors["alive"]
+        abandoned = [{"fc3_units_active" if k == "alive" else k: v for k, v in a.items()} for a in meta["abandoned"]]
         return cls(
             epoch=meta["epoch"],
             model=part("model."),
             momentum=part("momentum."),
             shuffle=tensors["shuffle"],
             losses=tensors["losses"].tolist(),
-            alive=tensors["alive"].tolist(),
+            fc3_units_active=units.tolist(),
             attempt=meta["attempt"],
-            abandoned=list(meta["abandoned"]),
+            abandoned=abandoned,
         )
 
 
@@ -118,7 +121,7 @@ def train_epochs(
     if resume is None:
         state = _fresh_state(attempt=1)
     else:  # the caller's state stays as it was
-        state = replace(resume, losses=list(resume.losses), alive=list(resume.alive))
+        state = replace(resume, losses=list(resume.losses), fc3_units_active=list(resume.fc3_units_active))
     while state.epoch < until:
         model, optimizer, shuffle = _restore(state, config, attempt_seed(seed, state.attempt), device)
         features = fast.features_of(model, device, batches.phased)
@@ -139,14 +142,15 @@ def train_epochs(
                 total += loss.detach().to(torch.float64) * batch.numel()
                 torch.maximum(peak, hidden.detach().amax(0), out=peak)
             state.losses.append(float(total) / len(batches))
-            state.alive.append(int((peak > 0).sum()))
+            state.fc3_units_active.append(int((peak > 0).sum()))
             state.epoch = epoch
             log(
-                f"epoch {epoch} loss {state.losses[-1]:.6f}, fc3 units active {state.alive[-1]}/{peak.numel()}"
+                f"epoch {epoch} loss {state.losses[-1]:.6f}, "
+                f"fc3 units active {state.fc3_units_active[-1]}/{peak.numel()}"
                 f" ({len(batches) / (time.perf_counter() - started):,.0f} images/s)"
                 + (f" [attempt {state.attempt}]" if state.attempt > 1 else "")
             )
-            if is_dead(state.losses[-1], state.alive[-1]) and state.attempt <= config.restarts:
+            if is_dead(state.losses[-1], state.fc3_units_active[-1]) and state.attempt <= config.restarts:
                 state = _abandon(state, attempt_seed(seed, state.attempt), attempt_seed(seed, state.attempt + 1), log)
                 break
         else:
@@ -159,7 +163,7 @@ def _abandon(state: TrainingState, seed: int, next_seed: int, log: Callable[[str
     reason = death_reason(state.losses[-1], state.epoch)
     log(f"attempt {state.attempt} (seed {seed}) abandoned at epoch {state.epoch}, {reason}")
     abandoned = {"attempt": state.attempt, "seed": seed, "epoch": state.epoch, "reason": reason}
-    abandoned.update(losses=state.losses, alive=state.alive)
+    abandoned.update(losses=state.losses, fc3_units_active=state.fc3_units_active)
     log(f"attempt {state.attempt + 1}: re-initialised with seed {next_seed}, from epoch 1")
     return _fresh_state(state.attempt + 1, state.abandoned + [abandoned])
 
@@ -172,7 +176,7 @@ def _fresh_state(attempt: int, abandoned: list[dict] | None = None) -> TrainingS
         momentum={},
         shuffle=torch.empty(0),
         losses=[],
-        alive=[],
+        fc3_units_active=[],
         attempt=attempt,
         abandoned=list(abandoned or []),
     )

@@ -68,7 +68,7 @@ with job_log(snakemake.log[0], "attention", declared=snakemake.resources) as log
     train_summary, train_out = score_mosaics(model, images, train, params.batch_size)
     health = training_health(
         state.losses,
-        state.alive,
+        state.fc3_units_active,
         classes=params.classes,
         classes_predicted=int(train_out["predicted"].unique().numel()),
         train_accuracy=train_summary["accuracy"],
@@ -107,16 +107,16 @@ with job_log(snakemake.log[0], "attention", declared=snakemake.resources) as log
             meta={"dataset": "learned_focus", "split": SPLIT_NAMES[split], "mosaic_range": [first, 2 * first]},
         )
 
-    curves = [(a["attempt"], a["focus"], a["alive"]) for a in state.abandoned]
-    curves.append((state.attempt, state.focus, state.alive))
+    curves = [(a["attempt"], a["focus"], a["fc3_units_active"]) for a in state.abandoned]
+    curves.append((state.attempt, state.focus, state.fc3_units_active))
     write_text_atomic(
         outputs.epochs,
         tsv(
             ["attempt", "epoch", *EPOCH_COLUMNS, "fc3_units_active"],
             (
-                [attempt, epoch, *(repr(summary[c]) for c in EPOCH_COLUMNS), alive]
+                [attempt, epoch, *(repr(summary[c]) for c in EPOCH_COLUMNS), fc3_units_active]
                 for attempt, summaries, alives in curves
-                for epoch, (summary, alive) in enumerate(zip(summaries, alives), 1)
+                for epoch, (summary, fc3_units_active) in enumerate(zip(summaries, alives), 1)
             ),
         ),
     )
