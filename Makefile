@@ -20,7 +20,7 @@ run: install
 	$(BIN)/snakemake --cores $(CORES)
 
 test: install
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra --durations=25
 
 test-fast: install
 	$(BIN)/python -m pytest -ra -m "not slow and not slurm"
