@@ -7,6 +7,7 @@ import pytest
 from conftest import REPO
 
 from mosaicfocus.compare import main
+from mosaicfocus.plots import plot_study_difference
 from mosaicfocus.study import (
     PUBLISHED_TABLES,
     classify_reproduction,
@@ -15,7 +16,6 @@ from mosaicfocus.study import (
     compare_with_tables,
     format_reproduction,
     format_study_report,
-    plot_study_difference,
     published_matrix,
     published_midpoint,
     verdict,

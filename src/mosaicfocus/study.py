@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .paths import ACCURACY_CSV, ACCURACY_SD_CSV, HEALTH_CSV, LEARNED_CSV, LEARNED_SD_CSV, in_results
-from .report import learned_mask, pyplot
+from .report import learned_mask
 
 MIN_REPLICATES = 3  # below this a sample sd says too little for a 2-sd test
 
@@ -314,65 +314,6 @@ def format_against_tables(comparisons: tuple[StudyComparison, ...], label: str =
 
 def tables_legend() -> str:
     return "\n".join(f"published {t.key}: {t.label}; {t.page}" for t in PUBLISHED_TABLES)
-
-
-# Shared by the panels; beyond it colours saturate (row 1 against exp4 is ~47 points off), so the
-# 1-3 point disagreements that matter next to seed noise stay visible. Every cell prints its number.
-COLOUR_LIMIT = 5.0
-
-
-def _panel_title(c: StudyComparison) -> str:
-    title = f"minus published {c.table.key}: mean |difference| {c.mad:.2f}, Spearman {c.spearman:.3f}"
-    if c.outside is None:
-        return title
-    tested = int((c.mean.notna() & c.sd.notna()).to_numpy().sum())
-    return title + f", {int(c.outside.to_numpy().sum())} of {tested} cells outside mean ± 2 sd (*)"
-
-
-def _draw_difference(ax, c: StudyComparison, limit: float) -> None:
-    """One diverging heatmap of ``c.difference`` centred at 0; ``*`` and a black border mark ``c.outside``."""
-    import seaborn as sns
-    from matplotlib.patches import Rectangle
-
-    values = c.difference.astype(float)
-    flags = c.outside.to_numpy(dtype=bool) if c.outside is not None else np.zeros(values.shape, dtype=bool)
-    labels = [
-        ["" if np.isnan(v) else f"{v:+.1f}" + ("*" if flag else "") for v, flag in zip(row, flag_row)]
-        for row, flag_row in zip(values.to_numpy(), flags)
-    ]
-    sns.heatmap(
-        values,
-        annot=np.array(labels, dtype=object),
-        fmt="",
-        cmap="RdBu_r",
-        center=0,
-        vmin=-limit,
-        vmax=limit,
-        cbar_kws={"label": "difference (percentage points)", "extend": "both"},
-        ax=ax,
-    )
-    for r, col in zip(*np.nonzero(flags)):
-        ax.add_patch(Rectangle((col, r), 1, 1, fill=False, edgecolor="black", linewidth=2.5))
-    ax.set_xlabel("tested on dataset (1-9: focus level, 10: foreground only)")
-    ax.set_ylabel("trained on focus level")
-    ax.set_title(_panel_title(c))
-
-
-def plot_study_difference(
-    comparisons: tuple[StudyComparison, ...],
-    path,
-    title: str = "Ours minus each published table (percentage points, from the interval midpoint)",
-    limit: float = COLOUR_LIMIT,
-) -> None:
-    """One panel per comparison (``compare_with_tables``'s result), stacked, on one colour scale."""
-    plt = pyplot()
-    fig, axes = plt.subplots(len(comparisons), 1, figsize=(11, 6.5 * len(comparisons)), squeeze=False)
-    for ax, c in zip(axes[:, 0], comparisons):
-        _draw_difference(ax, c, limit)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, format="png")
-    plt.close(fig)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 from mosaicfocus.files import atomic_path, write_text_atomic
 from mosaicfocus.joblog import job_log
-from mosaicfocus.study import plot_study_difference, read_verdict_files
+from mosaicfocus.plots import plot_study_difference
+from mosaicfocus.study import read_verdict_files
 
 inputs, outputs = snakemake.input, snakemake.output
 with job_log(snakemake.log[0], "study", declared=snakemake.resources) as log:
