@@ -17,7 +17,9 @@ from conftest import REPO
 RULE_SCRIPT_MODULES = [
     "mosaicfocus.report",
     "mosaicfocus.plots",
+    "mosaicfocus.published",
     "mosaicfocus.study",
+    "mosaicfocus.study_text",
     "mosaicfocus.sweep",
     "mosaicfocus.health",
     "mosaicfocus.files",
