@@ -7,19 +7,16 @@ import pytest
 from conftest import REPO
 
 from mosaicfocus.compare import main
+from mosaicfocus.plots import plot_study_difference
+from mosaicfocus.published import PUBLISHED_TABLES, published_matrix, published_midpoint
 from mosaicfocus.study import (
-    PUBLISHED_TABLES,
     classify_reproduction,
     compare_published_tables,
     compare_with_study,
     compare_with_tables,
-    format_reproduction,
-    format_study_report,
-    plot_study_difference,
-    published_matrix,
-    published_midpoint,
     verdict,
 )
+from mosaicfocus.study_text import format_reproduction, format_study_report, format_verdict
 
 COLUMNS = [str(j) for j in range(1, 11)]
 
@@ -193,7 +190,7 @@ def test_verdict_text_names_both_tables_and_what_reproduces():
     result = verdict(mean, sd, mean, sd, health_table(3))
     assert [c.table for c in result.learned] == [exp4, second] == [c.table for c in result.all_runs]
     assert result.learned[0].mad == 0 and result.learned[1].mad == pytest.approx(result.all_runs[1].mad)
-    text = result.text()
+    text = format_verdict(result)
     assert exp4.page in text and second.page in text
     assert "-- against published exp4 --" in text and "-- against published cnn_net_10k --" in text
     assert "mean |difference|: 2.267 points over 90 cells (the same printed value in 30 of them)" in text
@@ -206,7 +203,7 @@ def test_verdict_of_one_replicate_runs_no_test():
     mean = midpoints()
     result = verdict(mean, mean * np.nan, mean, mean * np.nan, health_table(1))
     assert result.reproduction is None and all(c.outside is None for c in result.learned)
-    assert "reproduction against both tables needs the 2-sd test: not run" in result.text()
+    assert "reproduction against both tables needs the 2-sd test: not run" in format_verdict(result)
 
 
 def test_shape_and_label_mismatch_name_what_differs():

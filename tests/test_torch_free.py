@@ -1,4 +1,4 @@
-"""The report and study rules, and the Snakefile's parse time, import no torch.
+"""The report, study and sweep rules, and the Snakefile's parse time, import no torch.
 
 envs/report.yaml has no torch, and the Snakefile must parse in well under a
 second. Each module is imported in a fresh interpreter where importing torch
@@ -13,10 +13,14 @@ import sys
 import pytest
 from conftest import REPO
 
-# What workflow/scripts/report.py, study.py and attention_report.py use (directly or through each other).
+# What workflow/scripts/report.py, study.py, attention_report.py and sweep.py use (directly or through each other).
 RULE_SCRIPT_MODULES = [
     "mosaicfocus.report",
+    "mosaicfocus.plots",
+    "mosaicfocus.published",
     "mosaicfocus.study",
+    "mosaicfocus.study_text",
+    "mosaicfocus.sweep",
     "mosaicfocus.health",
     "mosaicfocus.files",
     "mosaicfocus.design",
@@ -38,7 +42,7 @@ PARSE_TIME_MODULES = [
     "mosaicfocus.resources",
 ]
 TORCH_FREE = RULE_SCRIPT_MODULES + PARSE_TIME_MODULES
-TORCH_FREE_SCRIPTS = ["report.py", "study.py", "attention_report.py"]
+TORCH_FREE_SCRIPTS = ["report.py", "study.py", "attention_report.py", "sweep.py"]
 
 # Runs in a fresh interpreter: argv[1] is the source folder, argv[2] the module.
 # Any attempt to import torch (even one the importer would catch) is recorded

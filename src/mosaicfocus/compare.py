@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .paths import REPLICATE_MATRIX, in_results
+from .paths import ACCURACY_CSV, ACCURACY_SD_CSV, HEALTH_CSV, LEARNED_CSV, LEARNED_SD_CSV, REPLICATE_MATRIX, in_results
 from .runs import REPLICATE_GLOB
-from .study import compare_with_tables, format_against_tables, read_verdict
+from .study import Verdict, compare_with_tables, verdict
+from .study_text import format_against_tables, format_verdict
 
 
 def read_matrix(folder: str | Path, name: str = "accuracy.csv") -> pd.DataFrame:
@@ -30,6 +31,22 @@ def read_matrix(folder: str | Path, name: str = "accuracy.csv") -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such matrix; run the workflow there first (or pick --matrix).")
     return pd.read_csv(path, index_col="trained_on")
+
+
+def read_verdict(folder: str | Path) -> Verdict:
+    """``study.verdict`` of a results folder (accuracy*.csv and training_health.csv)."""
+    patterns = (ACCURACY_CSV, ACCURACY_SD_CSV, LEARNED_CSV, LEARNED_SD_CSV, HEALTH_CSV)
+    return read_verdict_files(*(in_results(folder, pattern) for pattern in patterns))
+
+
+def read_verdict_files(mean, sd, learned_mean, learned_sd, health) -> Verdict:
+    """``study.verdict`` of the four matrix CSVs and the health table, by path (rule study's inputs)."""
+    paths = (mean, sd, learned_mean, learned_sd, health)
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing; run the workflow there first.")
+    frames = [pd.read_csv(path, index_col="trained_on") for path in paths[:4]]
+    return verdict(*frames, pd.read_csv(health))
 
 
 def matrix_difference(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
@@ -84,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.study is not None:
             if args.matrix == "accuracy.csv" and (Path(args.study) / "training_health.csv").is_file():
-                print(read_verdict(args.study).text())  # what results/study_comparison.txt says
+                print(format_verdict(read_verdict(args.study)))  # what results/study_comparison.txt says
             else:
                 print(study_report(args.study, args.matrix))
             return 0

@@ -5,6 +5,7 @@ from mosaicfocus.files import atomic_path
 from mosaicfocus.health import STATUSES
 from mosaicfocus.joblog import job_log
 from mosaicfocus.losstable import read_loss_table
+from mosaicfocus.plots import plot_heatmap, plot_losses
 from mosaicfocus.report import (
     accuracy_matrix,
     health_table,
@@ -14,8 +15,6 @@ from mosaicfocus.report import (
     learned_mean_and_sd,
     mean_and_sd,
     mean_sd_labels,
-    plot_heatmap,
-    plot_losses,
     status_labels,
 )
 

@@ -1,12 +1,15 @@
+from mosaicfocus.compare import read_verdict_files
 from mosaicfocus.files import atomic_path, write_text_atomic
 from mosaicfocus.joblog import job_log
-from mosaicfocus.study import plot_study_difference, read_verdict_files
+from mosaicfocus.plots import plot_study_difference
+from mosaicfocus.study_text import format_verdict
 
 inputs, outputs = snakemake.input, snakemake.output
 with job_log(snakemake.log[0], "study", declared=snakemake.resources) as log:
     result = read_verdict_files(inputs.csv, inputs.sd_csv, inputs.learned_csv, inputs.learned_sd_csv, inputs.health)
-    write_text_atomic(outputs.text, result.text() + "\n")
-    log(result.text())
+    text = format_verdict(result)
+    write_text_atomic(outputs.text, text + "\n")
+    log(text)
     with atomic_path(outputs.heatmap) as tmp:
         plot_study_difference(
             result.learned,

@@ -2,8 +2,9 @@ import pandas as pd
 
 from mosaicfocus.files import atomic_path
 from mosaicfocus.joblog import job_log
+from mosaicfocus.plots import plot_heatmaps, plot_summary
 from mosaicfocus.runs import point_values
-from mosaicfocus.sweep import plot_heatmaps, plot_summary, tidy_accuracy
+from mosaicfocus.sweep import tidy_accuracy
 
 params, inputs, outputs = snakemake.params, snakemake.input, snakemake.output
 keys = list(params.sweep)
