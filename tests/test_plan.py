@@ -84,3 +84,43 @@ def test_attention_outputs_only_when_enabled_and_its_settings_fall_back_to_train
     assert "results/attention_focus.csv" in plan.all_outputs()
     settings = plan.attention_settings("")
     assert settings["lr"] == 0.5 and settings["batch_size"] == plan.config["train"]["batch_size"]
+
+
+def test_the_where_networks_report_files_carry_the_labels_their_paths_say(tmp_path):
+    import json
+
+    from mosaicfocus.report import labelled_evaluations
+
+    plan = plan_of(replicates=2, heldout={"enabled": True}, attention={"enabled": True})
+    files = plan.attention_report_files("")
+    assert len(files["scores"]) == 2 * 2 * (10 + 9 + 1) and len(files["matrices"]) == 4
+    names = {
+        (2, "_heldout", "attention", 10): "results/replicates/2/attention/eval_heldout/attention_test10.json",
+        (2, "", 7, "learned"): "results/replicates/2/attention/eval/train7_learned.json",
+        (1, "_heldout", "attention", "learned"): "results/attention/eval_heldout/attention_learned.json",
+    }
+    labelled = dict(files["scores"])
+    assert all(labelled[label] == path for label, path in names.items())
+    # Their content names the same cells: the report's check of evaluations takes them as they are.
+    paths, labels = [], []
+    for (replicate, split, trained_on, tested_on), path in files["scores"][:20]:
+        path = tmp_path / path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tested_split = "heldout" if split else "train"
+        record = {"trained_on": trained_on, "tested_on": tested_on, "tested_split": tested_split, "accuracy": 1}
+        path.write_text(json.dumps(record))
+        paths.append(path)
+        labels.append((replicate, split, trained_on, tested_on))
+    assert len(labelled_evaluations(paths, labels)[1, ""]) == 20
+    with pytest.raises(ValueError, match="out of step"):
+        labelled_evaluations(paths[::-1], labels)
+
+
+def test_the_sweep_reads_each_matrix_under_its_point_and_replicate():
+    plan = plan_of(replicates=2, sweep={"train.lr": [0.02, 0.05]})
+    files = plan.sweep_files()
+    assert files["matrices"][3] == (
+        ("sweep/train.lr~0.05/", 2),
+        "results/sweep/train.lr~0.05/replicates/2/eval/accuracy.csv",
+    )
+    assert files["health"][0] == (("sweep/train.lr~0.02/",), "results/sweep/train.lr~0.02/training_health.csv")

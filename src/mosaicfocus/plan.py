@@ -301,10 +301,10 @@ class Plan:
         }
 
     def report_inputs(self, point: str) -> dict[str, list[str]]:
-        return {kind: [path for _, path in labelled] for kind, labelled in self.report_files(point).items()}
+        return paths_of(self.report_files(point))
 
     def report_labels(self, point: str) -> dict[str, list[list]]:
-        return {kind: [list(label) for label, _ in labelled] for kind, labelled in self.report_files(point).items()}
+        return labels_of(self.report_files(point))
 
     def replicate_splits(self) -> list[tuple[int, str]]:
         """(replicate, split) of each per-replicate matrix the report writes, in its outputs' order."""
@@ -327,6 +327,18 @@ class Plan:
                 *expand([ATTENTION_FOCUS_CSV, ATTENTION_ALPHAS_PNG, ATTENTION_TRAJECTORY_PNG], point=point),
             ]
         return outputs
+
+    def sweep_files(self) -> dict[str, list[tuple[tuple, str]]]:
+        """The sweep's inputs beside their labels: (point, replicate) for a replicate's matrix,
+        (point,) for a point's health table."""
+        return {
+            "matrices": [
+                ((point, r), REPLICATE_MATRIX.format(run=point + replicate_prefix(r), split=""))
+                for point in self.points
+                for r in self.replicates
+            ],
+            "health": [((point,), HEALTH_CSV.format(point=point)) for point in self.points],
+        }
 
     def all_outputs(self) -> list[str]:
         """What rule all asks: every point's results and, with a sweep, its comparison."""
@@ -375,17 +387,48 @@ class Plan:
             "records": expand(MODEL_RECORD, run=models, focus=FOCUS_LEVELS),
         }
 
-    def attention_report_inputs(self, point: str) -> dict:
-        """Replicate by replicate, split by split (scripts/attention_report.py relies on it)."""
-        runs = self.point_runs(point)
-        splits = self.splits
-        return {
-            "focus": expand(ATTENTION_FOCUS, run=runs),
-            "epochs": expand(ATTENTION_EPOCHS, run=runs),
-            "trajectory": expand(ATTENTION_TRAJECTORY, run=runs),
-            "mosaics": expand(ATTENTION_MOSAICS, run=runs, split=splits),
-            "rows": expand(ATTENTION_ROW, run=runs, split=splits, dataset=DATASETS),
-            "columns": expand(ATTENTION_COLUMN, run=runs, split=splits, focus=FOCUS_LEVELS),
-            "corners": expand(ATTENTION_CORNER, run=runs, split=splits),
-            "matrices": expand(REPLICATE_MATRIX, run=runs, split=splits),
-        }
+    def attention_report_files(self, point: str) -> dict[str, list[tuple[tuple, str]]]:
+        """The where network's files of a point beside their labels: (replicate,) for a run's
+        records; (replicate, split) for a split's; (replicate, split, trained on, tested on) for
+        a score of its row, its column and their corner, as the what networks' evaluations are
+        labelled (report.labelled_evaluations refuses one whose content says otherwise)."""
+        cells = [("attention", d) for d in DATASETS] + [(f, "learned") for f in FOCUS_LEVELS]
+        cells.append(("attention", "learned"))
+        files: dict[str, list[tuple[tuple, str]]] = {"focus": [], "epochs": [], "trajectory": []}
+        files.update(mosaics=[], scores=[], matrices=[])
+        for r in self.replicates:
+            run = point + replicate_prefix(r)
+            files["focus"].append(((r,), ATTENTION_FOCUS.format(run=run)))
+            files["epochs"].append(((r,), ATTENTION_EPOCHS.format(run=run)))
+            files["trajectory"].append(((r,), ATTENTION_TRAJECTORY.format(run=run)))
+            for s in self.splits:
+                files["mosaics"].append(((r, s), ATTENTION_MOSAICS.format(run=run, split=s)))
+                files["matrices"].append(((r, s), REPLICATE_MATRIX.format(run=run, split=s)))
+                files["scores"] += [((r, s, *cell), attention_score_path(run, s, *cell)) for cell in cells]
+        return files
+
+    def attention_report_inputs(self, point: str) -> dict[str, list[str]]:
+        return paths_of(self.attention_report_files(point))
+
+    def attention_report_labels(self, point: str) -> dict[str, list[list]]:
+        return labels_of(self.attention_report_files(point))
+
+
+def attention_score_path(run: str, split: str, trained_on: int | str, tested_on: int | str) -> str:
+    """The file of one score of the where network's row (trained on "attention"), column
+    (tested on "learned") or corner."""
+    if tested_on == "learned":
+        if trained_on == "attention":
+            return ATTENTION_CORNER.format(run=run, split=split)
+        return ATTENTION_COLUMN.format(run=run, split=split, focus=trained_on)
+    return ATTENTION_ROW.format(run=run, split=split, dataset=tested_on)
+
+
+def paths_of(files: dict[str, list[tuple[tuple, str]]]) -> dict[str, list[str]]:
+    """The paths of labelled files (a rule's named inputs)."""
+    return {kind: [path for _, path in labelled] for kind, labelled in files.items()}
+
+
+def labels_of(files: dict[str, list[tuple[tuple, str]]]) -> dict[str, list[list]]:
+    """Their labels, in the same order (the rule's params)."""
+    return {kind: [list(label) for label, _ in labelled] for kind, labelled in files.items()}

@@ -105,5 +105,6 @@ rule attention_report:
     params:
         replicates=REPLICATES,
         splits=SPLITS,
+        labels=attention_report_labels,
     script:
         "../scripts/attention_report.py"

@@ -20,7 +20,7 @@ from mosaicfocus.configcheck import check_config as config_problems
 from mosaicfocus.design import ALL_DATASETS, FOCUS_LEVELS
 from mosaicfocus.hostcheck import cuda_problem, job_device
 from mosaicfocus.paths import *  # the result files' patterns the rules name
-from mosaicfocus.plan import Plan
+from mosaicfocus.plan import Plan, labels_of, paths_of
 from mosaicfocus.runs import POINT_PATTERN, RUN_PATTERN, replicate_prefix
 
 SCHEMA = yaml.safe_load(
@@ -117,6 +117,7 @@ attention_schedule = by_wildcards(PLAN.attention_schedule)
 attention_inputs = by_wildcards(PLAN.attention_inputs)
 attention_evaluation_inputs = by_wildcards(PLAN.attention_evaluation_inputs)
 attention_report_inputs = by_wildcards(PLAN.attention_report_inputs)
+attention_report_labels = by_wildcards(PLAN.attention_report_labels)
 
 
 def scored_labels(wildcards):

@@ -79,12 +79,7 @@ rule study:
 
 rule sweep:
     input:
-        matrices=expand(
-            REPLICATE_MATRIX,
-            run=[run for p in POINTS for run in PLAN.point_runs(p)],
-            split="",
-        ),
-        health=expand(HEALTH_CSV, point=POINTS),
+        **paths_of(PLAN.sweep_files()),
     output:
         csv=report(SWEEP_CSV, caption="../report/sweep.rst", category="Sweep"),
         heatmaps=report(
@@ -104,7 +99,6 @@ rule sweep:
         runtime=report_time,
     params:
         sweep=SWEEP,
-        points=POINTS,
-        replicates=REPLICATES,
+        labels=labels_of(PLAN.sweep_files()),
     script:
         "../scripts/sweep.py"

@@ -8,11 +8,11 @@ from mosaicfocus.design import ALL_DATASETS, FOCUS_LEVELS
 from mosaicfocus.files import atomic_path
 from mosaicfocus.joblog import job_log
 from mosaicfocus.plots import plot_alphas, plot_heatmap, plot_trajectory
-from mosaicfocus.report import mean_and_sd, mean_sd_labels
+from mosaicfocus.report import labelled_evaluations, mean_and_sd, mean_sd_labels
 
 SPLIT_NAMES = {"": "test", "_heldout": "heldout"}
 SPLIT_TITLES = {"": "dataset 10's mosaics", "_heldout": "held-out mosaics (CIFAR-10 test split)"}
-replicates, splits = snakemake.params.replicates, snakemake.params.splits
+replicates, splits, labels = snakemake.params.replicates, snakemake.params.splits, snakemake.params.labels
 inputs, outputs = snakemake.input, snakemake.output
 
 
@@ -20,9 +20,12 @@ def read(path):
     return json.loads(Path(path).read_text())
 
 
-def groups(items, size):
-    items = list(items)
-    return [items[k : k + size] for k in range(0, len(items), size)]
+def labelled(kind):
+    """The input files of one kind by the labels passed beside them: (replicate,) or (replicate, split)."""
+    return {
+        label[0] if len(label) == 1 else tuple(label): path
+        for label, path in zip(labels[kind], inputs[kind], strict=True)
+    }
 
 
 def write_csv(frame, path, **options):
@@ -32,26 +35,23 @@ def write_csv(frame, path, **options):
 
 with job_log(snakemake.log[0], "attention_report", declared=snakemake.resources) as log:
     n = len(replicates)
-    records = [read(path) for path in inputs.focus]
+    focus, trajectories = labelled("focus"), labelled("trajectory")
+    mosaics, matrices = labelled("mosaics"), labelled("matrices")
+    # Every score of the row, the column and the corner, by (replicate, split), checked against its content.
+    scores = labelled_evaluations(inputs.scores, labels["scores"])
+    records = [read(focus[r]) for r in replicates]
     table = focus_table(records, replicates, [SPLIT_NAMES[s] for s in splits])
     write_csv(table, outputs.focus, index=False)
     log("focus of the attention model, per replicate:\n" + table.round(3).to_string(index=False))
 
-    # Inputs replicate by replicate, split by split (attention.smk, attention_report_inputs).
-    rows = groups(groups(inputs.rows, len(ALL_DATASETS)), len(splits))
-    columns = groups(groups(inputs.columns, len(FOCUS_LEVELS)), len(splits))
-    corners = groups(inputs.corners, len(splits))
-    matrices = groups(inputs.matrices, len(splits))
     for k, split in enumerate(splits):
-        extended = [
-            attention_matrix(
-                pd.read_csv(matrices[r][k], index_col="trained_on"),
-                [read(p)["accuracy"] for p in rows[r][k]],
-                [read(p)["accuracy"] for p in columns[r][k]],
-                read(corners[r][k])["accuracy"],
-            )
-            for r in range(n)
-        ]
+        extended = []
+        for r in replicates:
+            accuracy = {(e["trained_on"], e["tested_on"]): e["accuracy"] for e in scores[r, split]}
+            row = [accuracy["attention", dataset] for dataset in ALL_DATASETS]
+            column = [accuracy[level, "learned"] for level in FOCUS_LEVELS]
+            matrix = pd.read_csv(matrices[r, split], index_col="trained_on")
+            extended.append(attention_matrix(matrix, row, column, accuracy["attention", "learned"]))
         mean, sd = mean_and_sd(extended)
         mean, sd = (frame.reindex(extended[0].index) for frame in (mean, sd))
         write_csv(mean, outputs.matrix[k])
@@ -73,7 +73,7 @@ with job_log(snakemake.log[0], "attention_report", declared=snakemake.resources)
                 xlabel="tested on dataset (1-9: focus level, 10: foreground only, learned: the focus network's alphas)",
             )
 
-    alphas = [pd.read_csv(path, sep="\t")["foreground_alpha"].to_numpy() for path in inputs.mosaics[:: len(splits)]]
+    alphas = [pd.read_csv(mosaics[r, ""], sep="\t")["foreground_alpha"].to_numpy() for r in replicates]
     effective = [record["test"]["effective_focus"] for record in records]
     spread = f" ± {pd.Series(effective).std(ddof=1):.2f} (sd, n = {n})" if n > 1 else ""
     with atomic_path(outputs.alphas) as tmp:
@@ -85,4 +85,4 @@ with job_log(snakemake.log[0], "attention_report", declared=snakemake.resources)
             f"{pd.Series(effective).mean():.2f}{spread}",
         )
     with atomic_path(outputs.trajectory) as tmp:
-        plot_trajectory([pd.read_csv(path, sep="\t") for path in inputs.trajectory], tmp)
+        plot_trajectory([pd.read_csv(trajectories[r], sep="\t") for r in replicates], tmp)

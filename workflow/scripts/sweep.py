@@ -9,17 +9,17 @@ from mosaicfocus.sweep import tidy_accuracy
 params, inputs, outputs = snakemake.params, snakemake.input, snakemake.output
 keys = list(params.sweep)
 with job_log(snakemake.log[0], "sweep", declared=snakemake.resources) as log:
-    matrices = iter(inputs.matrices)  # point by point, replicate by replicate
-    entries = []
-    for point, health_path in zip(params.points, inputs.health, strict=True):
-        health = pd.read_csv(health_path)
-        for replicate in params.replicates:
-            matrix = pd.read_csv(next(matrices), index_col="trained_on")
-            entries.append((point_values(point, params.sweep), replicate, matrix, health))
+    # Each file by the label passed beside it: (point,) for a health table, (point, replicate) for a matrix.
+    health = {point: pd.read_csv(path) for (point,), path in zip(params.labels["health"], inputs.health, strict=True)}
+    entries = [
+        (point_values(point, params.sweep), replicate, pd.read_csv(path, index_col="trained_on"), health[point])
+        for (point, replicate), path in zip(params.labels["matrices"], inputs.matrices, strict=True)
+    ]
     tidy = tidy_accuracy(entries)
     with atomic_path(outputs.csv) as tmp:
         tidy.to_csv(tmp, index=False)
-    log(f"{len(params.points)} grid points x {len(params.replicates)} replicate(s): {len(tidy)} rows")
+    replicates = {replicate for _, replicate in params.labels["matrices"]}
+    log(f"{len(health)} grid points x {len(replicates)} replicate(s): {len(tidy)} rows")
     with atomic_path(outputs.heatmaps) as tmp:
         plot_heatmaps(tidy, keys, tmp)
     for key, path in zip(keys, outputs.summaries, strict=True):
