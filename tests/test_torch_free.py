@@ -40,6 +40,7 @@ PARSE_TIME_MODULES = [
     "mosaicfocus.errors",
     "mosaicfocus.runs",
     "mosaicfocus.resources",
+    "mosaicfocus.plan",
 ]
 TORCH_FREE = RULE_SCRIPT_MODULES + PARSE_TIME_MODULES
 TORCH_FREE_SCRIPTS = ["report.py", "study.py", "attention_report.py", "sweep.py"]
