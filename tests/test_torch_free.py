@@ -27,6 +27,7 @@ RULE_SCRIPT_MODULES = [
     "mosaicfocus.joblog",
     "mosaicfocus.compare",
     "mosaicfocus.attention_report",
+    "mosaicfocus.attention_tables",
     "mosaicfocus.losstable",
     "mosaicfocus.paths",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .design import TILES
+from .design import TILES, training_mosaics
 from .errors import DataSourceError
 from .seeds import derive_seed
 
@@ -97,3 +97,9 @@ def load_mosaics(mosaics_path, source_path) -> tuple[torch.Tensor, dict[str, tor
             f"({meta.get('source')!r}, not {source_meta.get('params')!r}); delete it and rerun the workflow."
         )
     return images, mosaics, meta
+
+
+def mosaic_halves(mosaics: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """(the training half: the mosaics of datasets 1..9, the test half: dataset 10's)."""
+    half = training_mosaics(mosaics["label"].numel())
+    return {k: v[:half] for k, v in mosaics.items()}, {k: v[half:] for k, v in mosaics.items()}
