@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from . import fast
+from .datasets import load_dataset
+from .evaluation import accuracy, predict
 from .health import is_dead
 from .training import TrainConfig, TrainingState, _abandon, _fresh_state, attempt_seed, restored_model, restored_shuffle
 
@@ -172,3 +174,19 @@ def _snapshot(state: TrainingState, model, optimizer, shuffle: torch.Generator, 
         momentum={name: b[k].to("cpu").contiguous() for name, b in zip(names, optimizer.buffers)},
         shuffle=shuffle.get_state(),
     )
+
+
+def score_together(models: Sequence, datasets: Sequence[tuple[str, int, str]], batch_size: int):
+    """The trained networks (network k is focus level k + 1's) on every dataset, each loaded once
+    for all of them: ``{(split, level, dataset): accuracy record}``, and each network's
+    predictions on its own training set (split "", dataset = its level: the health record's)."""
+    scores, own_predictions = {}, {}
+    for split, dataset, path in datasets:
+        images, labels, _ = load_dataset(path, dataset)
+        for level, model in enumerate(models, 1):
+            predictions = predict(model, images, batch_size)
+            scores[split, level, dataset] = accuracy(predictions, labels)
+            if not split and dataset == level:
+                own_predictions[level] = predictions
+        del images, labels  # one dataset at a time
+    return scores, own_predictions

@@ -2,9 +2,8 @@ from mosaicfocus.artifacts import load_artifact, require_meta, save_artifact, sa
 from mosaicfocus.datasets import load_dataset
 from mosaicfocus.design import FOCUS_LEVELS
 from mosaicfocus.devices import device_record, prepare_device, set_threads
-from mosaicfocus.evaluation import accuracy, predict
 from mosaicfocus.joblog import job_log
-from mosaicfocus.lockstep import train_lockstep
+from mosaicfocus.lockstep import score_together, train_lockstep
 from mosaicfocus.losstable import write_loss_table
 from mosaicfocus.model import Module2
 from mosaicfocus.modelfiles import health_line, model_health, write_evaluation
@@ -56,16 +55,8 @@ with job_log(snakemake.log[0], f"train_lockstep (epochs {first}..{last})", decla
             model = Module2(config.outputs)
             model.load_state_dict(state.model)
             models.append(model.to(device))
-        # Dataset by dataset, each loaded once for all nine models.
-        scores, own_predictions = {}, {}
-        for (split, dataset), path in zip(params.scored, snakemake.input.scored):
-            images, labels, _ = load_dataset(path, dataset)
-            for level, model in zip(FOCUS_LEVELS, models):
-                predictions = predict(model, images, params.batch_size)
-                scores[split, level, dataset] = accuracy(predictions, labels)
-                if not split and dataset == level:  # its own training set: the health record's
-                    own_predictions[level] = predictions
-            del images, labels
+        scored = [(split, dataset, path) for (split, dataset), path in zip(params.scored, snakemake.input.scored)]
+        scores, own_predictions = score_together(models, scored, params.batch_size)
         ran_on, versions = device_record(device), package_versions()
         model_meta = {}
         for k, (level, state) in enumerate(zip(FOCUS_LEVELS, states)):
