@@ -109,7 +109,7 @@ def plot_losses(curves: Mapping[int, list[pd.DataFrame]], path) -> None:
     replicates = max(len(tables) for tables in curves.values())
     abandoned_any = False
     for level in sorted(curves):
-        colour = colours((level - 1) / 8)
+        colour = colours((level - 1) / (len(FOCUS_LEVELS) - 1))
         for k, table in enumerate(curves[level]):
             kept = table["attempt"].max()
             for attempt, rows in table.groupby("attempt"):
@@ -249,7 +249,7 @@ def plot_heatmaps(tidy: pd.DataFrame, keys: list[str], path) -> None:
         sns.heatmap(matrix, vmin=0, vmax=100, cmap="viridis", annot=True, fmt=".0f", cbar=False, ax=ax)
         ax.set_title(
             f"{point_label(dict(zip(keys, values, strict=True)))}\n"
-            f"mean of {replicates} replicate(s); {learned}/{9 * replicates} models learned",
+            f"mean of {replicates} replicate(s); {learned}/{len(FOCUS_LEVELS) * replicates} models learned",
             fontsize="medium",
         )
         ax.set_xlabel("tested on dataset")
