@@ -15,7 +15,7 @@ include: "workflow/rules/resources.smk"
 include: "workflow/rules/data.smk"
 
 
-if LOCKSTEP:
+if PLAN.lockstep:
 
     include: "workflow/rules/lockstep.smk"
 

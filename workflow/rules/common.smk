@@ -45,13 +45,7 @@ onstart:
 
 PLAN = Plan(config)
 FOCUS_LEVELS, DATASETS = list(FOCUS_LEVELS), list(ALL_DATASETS)
-SWEEP, POINTS, REPLICATES, SPLITS = (
-    PLAN.sweep,
-    PLAN.points,
-    PLAN.replicates,
-    PLAN.splits,
-)
-LOCKSTEP, ATTENTION = PLAN.lockstep, PLAN.attention
+SWEEP, REPLICATES, SPLITS = PLAN.sweep, PLAN.replicates, PLAN.splits
 
 
 wildcard_constraints:
