@@ -133,6 +133,10 @@ class Plan:
         point, replicate = split_run(run)
         return self.stage_point(point, stage) + replicate
 
+    def source_point(self, run: str) -> str:
+        """The folder of the source images a run's mosaics are drawn from."""
+        return self.stage_point(split_run(run)[0], "source")
+
     def replicate_seed(self, run: str) -> int:
         """Replicate 1 keeps the point's seed (the single-run results stay as they are)."""
         seed = self.run_config(run)["seed"]
@@ -185,7 +189,7 @@ class Plan:
         return params
 
     def mosaic_inputs(self, run: str, split: str) -> str:
-        return SOURCE_IMAGES.format(point=self.stage_point(split_run(run)[0], "source"), split=split)
+        return SOURCE_IMAGES.format(point=self.source_point(run), split=split)
 
     def mosaic_params(self, run: str, split: str) -> dict:
         cfg = self.run_config(run)
@@ -369,9 +373,8 @@ class Plan:
 
     def attention_inputs(self, run: str) -> dict:
         """Source images and mosaics of every split, and the training split's datasets (trajectory)."""
-        source = self.stage_point(split_run(run)[0], "source")
         return {
-            "sources": expand(SOURCE_IMAGES, point=source, split=self.splits),
+            "sources": expand(SOURCE_IMAGES, point=self.source_point(run), split=self.splits),
             "mosaics": expand(MOSAICS, run=self.stage_run(run, "mosaics"), split=self.splits),
             "datasets": self.datasets(run, ""),
         }

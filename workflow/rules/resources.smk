@@ -6,7 +6,6 @@ import os
 
 from mosaicfocus import resources
 from mosaicfocus.design import scored_images, training_mosaics
-from mosaicfocus.runs import split_run
 
 
 def file_mb(paths, expected_mb):
@@ -23,10 +22,6 @@ def on_gpu():
 
 def source_mb(path, point, split):
     return file_mb([path], resources.source_mb(PLAN.source_image_count(point, split)))
-
-
-def run_source(wildcards):
-    return PLAN.stage_point(split_run(wildcards.run)[0], "source")
 
 
 def training_images(wildcards):
@@ -52,7 +47,7 @@ def source_images_time(wildcards, attempt):
 
 def mosaics_mem(wildcards, input, attempt):
     return resources.mosaics_mem_mb(
-        source_mb(input[0], run_source(wildcards), wildcards.split),
+        source_mb(input[0], PLAN.source_point(wildcards.run), wildcards.split),
         PLAN.mosaic_count(wildcards.run, wildcards.split),
         attempt,
     )
@@ -66,7 +61,7 @@ def mosaics_time(wildcards, attempt):
 def datasets_mem(wildcards, input, attempt):
     run, split = wildcards.run, wildcards.split
     return resources.datasets_mem_mb(
-        source_mb(input.source, run_source(wildcards), split),
+        source_mb(input.source, PLAN.source_point(wildcards.run), split),
         file_mb([input.mosaics], resources.mosaics_mb(PLAN.mosaic_count(run, split))),
         PLAN.largest_dataset_images(run, split),
         attempt,
@@ -131,7 +126,7 @@ def lockstep_time(wildcards, attempt):
 def attention_mem(wildcards, input, attempt):
     run = wildcards.run
     sources = [
-        source_mb(path, run_source(wildcards), split)
+        source_mb(path, PLAN.source_point(wildcards.run), split)
         for path, split in zip(input.sources, SPLITS)
     ]
     largest_test_half = max(PLAN.largest_dataset_images(run, s) for s in SPLITS)
