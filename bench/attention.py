@@ -22,11 +22,11 @@ sys.path.insert(0, str(REPO / "bench"))
 import torch  # noqa: E402
 from benchmark import CONV1_MACS, FORWARD_MACS, TRAIN_FLOP_PER_IMAGE, matmul_gflops  # noqa: E402
 
-from mosaicfocus import fast  # noqa: E402
-from mosaicfocus.attention import train_attention  # noqa: E402
-from mosaicfocus.data import make_synthetic  # noqa: E402
-from mosaicfocus.mosaics import draw_mosaics  # noqa: E402
-from mosaicfocus.training import TrainConfig  # noqa: E402
+from mosaicfocus.data.mosaics import draw_mosaics  # noqa: E402
+from mosaicfocus.data.sources import make_synthetic  # noqa: E402
+from mosaicfocus.what_network import fast  # noqa: E402
+from mosaicfocus.what_network.training import TrainConfig  # noqa: E402
+from mosaicfocus.where_network.attention import train_attention  # noqa: E402
 
 # Nine tiles whose input needs no gradient, and the average, whose input does (the alphas).
 FLOP_PER_MOSAIC = 9 * TRAIN_FLOP_PER_IMAGE + 2 * 3 * FORWARD_MACS

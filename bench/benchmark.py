@@ -37,13 +37,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from mosaicfocus.artifacts import load_artifact, save_artifact  # noqa: E402
-from mosaicfocus.data import load_imagefolder, make_synthetic  # noqa: E402
-from mosaicfocus.datasets import FOCUS_LEVELS, focus_dataset, foregrounds  # noqa: E402
+from mosaicfocus.data.datasets import FOCUS_LEVELS, focus_dataset, foregrounds  # noqa: E402
+from mosaicfocus.data.mosaics import draw_mosaics  # noqa: E402
+from mosaicfocus.data.sources import load_imagefolder, make_synthetic  # noqa: E402
 from mosaicfocus.devices import set_threads  # noqa: E402
-from mosaicfocus.evaluation import accuracy, predict  # noqa: E402
-from mosaicfocus.model import Module2  # noqa: E402
-from mosaicfocus.mosaics import draw_mosaics  # noqa: E402
-from mosaicfocus.training import TrainConfig, train_model  # noqa: E402
+from mosaicfocus.what_network.evaluation import accuracy, predict  # noqa: E402
+from mosaicfocus.what_network.model import Module2  # noqa: E402
+from mosaicfocus.what_network.training import TrainConfig, train_model  # noqa: E402
 
 DEFAULT_CIFAR = Path(__file__).resolve().parents[1] / "data" / "cifar10"  # where the README extracts it
 # The study's training settings (config.yaml's train block; restarts do not change a step's cost).
@@ -84,7 +84,7 @@ def training_worker(threads: int, epochs: int, images: int = 10_000, phased: boo
     """Train Module2 on random data in this process; images/s per epoch after the first.
 
     ``phased=False`` trains the direct form of conv1 and its pooling (before the
-    phased form of ``mosaicfocus.fast.phases`` became the CPU default)."""
+    phased form of ``mosaicfocus.what_network.fast.phases`` became the CPU default)."""
     set_threads(threads)
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(images, 3, 32, 32, generator=generator)

@@ -31,12 +31,12 @@ sys.path.insert(0, str(REPO / "src"))
 
 import torch  # noqa: E402
 
-from mosaicfocus import fast  # noqa: E402
 from mosaicfocus.devices import device_record, prepare_device  # noqa: E402
-from mosaicfocus.evaluation import accuracy, predict  # noqa: E402
-from mosaicfocus.lockstep import lockstep_epoch, lockstep_step, train_lockstep  # noqa: E402
-from mosaicfocus.model import Module2, build_model  # noqa: E402
-from mosaicfocus.training import TrainConfig, train_epochs  # noqa: E402
+from mosaicfocus.what_network import fast  # noqa: E402
+from mosaicfocus.what_network.evaluation import accuracy, predict  # noqa: E402
+from mosaicfocus.what_network.lockstep import lockstep_epoch, lockstep_step, train_lockstep  # noqa: E402
+from mosaicfocus.what_network.model import Module2, build_model  # noqa: E402
+from mosaicfocus.what_network.training import TrainConfig, train_epochs  # noqa: E402
 
 STUDY = TrainConfig(lr=0.01, momentum=0.9, batch_size=256, outputs=3, restarts=3)
 NETWORKS = 9
@@ -175,9 +175,9 @@ def _graphed_lockstep_step(model, optimizer, batches, labels, order):
 
 def real_datasets(archive: Path, scratch: Path):
     """The default experiment's ten datasets from the CIFAR-10 archive (20,000 mosaics, seed 2024)."""
-    from mosaicfocus.data import load_imagefolder
-    from mosaicfocus.datasets import focus_dataset, foregrounds
-    from mosaicfocus.mosaics import draw_mosaics
+    from mosaicfocus.data.datasets import focus_dataset, foregrounds
+    from mosaicfocus.data.mosaics import draw_mosaics
+    from mosaicfocus.data.sources import load_imagefolder
 
     with tarfile.open(archive) as tar:
         tar.extractall(scratch, filter="data")

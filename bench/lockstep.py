@@ -27,7 +27,7 @@ from benchmark import STUDY_TRAINING, TRAIN_FLOP_PER_IMAGE, bench_peak, say, spa
 from benchmark import training_worker as per_model_worker  # noqa: E402
 
 from mosaicfocus.devices import set_threads  # noqa: E402
-from mosaicfocus.lockstep import train_lockstep  # noqa: E402
+from mosaicfocus.what_network.lockstep import train_lockstep  # noqa: E402
 
 NETWORKS = 9
 FULL_RUN_IMAGES = NETWORKS * 200 * 10_000

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from mosaicfocus.model import Module2
+from mosaicfocus.what_network.model import Module2
 
 
 def to_normalized_tensor(image_hwc: np.ndarray) -> torch.Tensor:

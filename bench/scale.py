@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from mosaicfocus.joblog import job_memory  # noqa: E402
+from mosaicfocus.runplan.joblog import job_memory  # noqa: E402
 
 STAGES = ("source_images", "mosaics", "datasets", "train", "evaluate", "report")
 BARE_TORCH_MB = 540  # measured: a Python process that has only imported torch

@@ -4,16 +4,9 @@ import os
 import pytest
 import torch
 
-from mosaicfocus.artifacts import (
-    atomic_path,
-    load_artifact,
-    load_weights,
-    require_meta,
-    save_artifact,
-    save_weights,
-)
+from mosaicfocus.artifacts import atomic_path, load_artifact, load_weights, require_meta, save_artifact, save_weights
 from mosaicfocus.errors import ArtifactError
-from mosaicfocus.model import build_model
+from mosaicfocus.what_network.model import build_model
 
 
 def make(path):

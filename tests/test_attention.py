@@ -7,9 +7,17 @@ from dataclasses import replace
 import pytest
 import torch
 
-from mosaicfocus import fast
 from mosaicfocus.artifacts import load_artifact, save_artifact
-from mosaicfocus.attention import (
+from mosaicfocus.data.datasets import _NORMALIZED, blend, focus_dataset, foregrounds
+from mosaicfocus.data.mosaics import draw_mosaics
+from mosaicfocus.data.sources import make_synthetic
+from mosaicfocus.runplan.runs import stage_values, sweep_problems
+from mosaicfocus.seeds import derive_seed
+from mosaicfocus.what_network import fast
+from mosaicfocus.what_network.evaluation import predict
+from mosaicfocus.what_network.fast.mosaic import normalize_float32
+from mosaicfocus.what_network.training import TrainConfig, attempt_seed
+from mosaicfocus.where_network.attention import (
     AttentionState,
     attend,
     build_attention_model,
@@ -21,14 +29,6 @@ from mosaicfocus.attention import (
     score_mosaics,
     train_attention,
 )
-from mosaicfocus.data import make_synthetic
-from mosaicfocus.datasets import _NORMALIZED, blend, focus_dataset, foregrounds
-from mosaicfocus.evaluation import predict
-from mosaicfocus.fast.mosaic import normalize_float32
-from mosaicfocus.mosaics import draw_mosaics
-from mosaicfocus.runs import stage_values, sweep_problems
-from mosaicfocus.seeds import derive_seed
-from mosaicfocus.training import TrainConfig, attempt_seed
 
 CONFIG = TrainConfig(lr=0.02, momentum=0.9, batch_size=16, outputs=3, restarts=0)
 FOREGROUND, BACKGROUND = [0, 1, 2], list(range(3, 10))
@@ -263,7 +263,7 @@ def test_attention_keys_change_only_the_attention_stage_and_need_it_enabled():
 def test_the_report_names_the_closest_row_and_keeps_every_replicates_counts():
     import pandas as pd
 
-    from mosaicfocus.attention_report import attention_matrix, closest_row, focus_table
+    from mosaicfocus.where_network.report import attention_matrix, closest_row, focus_table
 
     matrix = pd.DataFrame(
         [[10.0 * level + j for j in range(10)] for level in range(1, 10)],

@@ -9,8 +9,8 @@ import torch
 from conftest import planned_jobs, snakemake
 
 from mosaicfocus.artifacts import load_artifact, load_weights
-from mosaicfocus.evaluation import accuracy, predict
-from mosaicfocus.model import Module2
+from mosaicfocus.what_network.evaluation import accuracy, predict
+from mosaicfocus.what_network.model import Module2
 
 pytestmark = pytest.mark.slow
 
@@ -87,7 +87,7 @@ def test_the_attention_run_writes_its_outputs(attention_run):
     assert list(table["replicate"]) == [1] and table.loc[0, "ftpt"] == pytest.approx(focus["test"]["ftpt"])
     for name in ("accuracy_attention_heatmap.png", "attention_alphas.png", "attention_trajectory.png"):
         assert (results / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    from mosaicfocus.joblog import job_memory
+    from mosaicfocus.runplan.joblog import job_memory
 
     jobs = {job["job"]: job for job in job_memory(results) if "attention" in job["job"]}
     assert set(jobs) == {"attention", "evaluate_attention", "attention_report"}

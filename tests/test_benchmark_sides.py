@@ -12,9 +12,9 @@ sys.path.insert(0, str(BENCH))
 import benchmark  # noqa: E402
 import notebook_baseline  # noqa: E402
 
-from mosaicfocus.data import make_synthetic  # noqa: E402
-from mosaicfocus.datasets import FOCUS_LEVELS, focus_dataset, foregrounds  # noqa: E402
-from mosaicfocus.mosaics import draw_mosaics  # noqa: E402
+from mosaicfocus.data.datasets import FOCUS_LEVELS, focus_dataset, foregrounds  # noqa: E402
+from mosaicfocus.data.mosaics import draw_mosaics  # noqa: E402
+from mosaicfocus.data.sources import make_synthetic  # noqa: E402
 
 
 def _tiny_source():

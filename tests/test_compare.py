@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from mosaicfocus.compare import main, matrix_difference
+from mosaicfocus.reporting.compare import main, matrix_difference
 
 
 def write_matrix(folder, offset):

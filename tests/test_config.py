@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mosaicfocus.configcheck import config_problems, source_problems, validate_config
-from mosaicfocus.hostcheck import NO_CUDA_ADVICE, cuda_problem, host_has_gpu, job_device, lockstep_training
-from mosaicfocus.layout import imagefolder_check
+from mosaicfocus.data.imagefolder import imagefolder_check
+from mosaicfocus.errors import NO_CUDA_ADVICE
+from mosaicfocus.runplan.configcheck import config_problems, source_problems, validate_config
+from mosaicfocus.runplan.hostcheck import cuda_problem, host_has_gpu, job_device, lockstep_training
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
@@ -186,7 +187,7 @@ def test_image_folder_check_counts_and_samples_headers(tmp_path):
 
 
 def test_the_whole_check_runs_without_snakemake_and_stops_at_the_first_kind_of_problem():
-    from mosaicfocus.configcheck import check_config
+    from mosaicfocus.runplan.configcheck import check_config
 
     config = {"data": {"source": "synthetic"}, "train": {"lr": "0.03"}, "sweep": {"train.momentum": ["0.5", 0.8]}}
     assert check_config(config, SCHEMA) == []
@@ -203,7 +204,7 @@ def test_the_whole_check_runs_without_snakemake_and_stops_at_the_first_kind_of_p
 
 
 def test_training_chunks_are_package_arithmetic():
-    from mosaicfocus.runs import chunk_ends, chunk_epochs
+    from mosaicfocus.runplan.runs import chunk_ends, chunk_epochs
 
     assert chunk_ends(200, 100) == [100] and chunk_ends(30, 10) == [10, 20] and chunk_ends(30, 30) == []
     assert (

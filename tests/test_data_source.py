@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from mosaicfocus.data import _decode, load_imagefolder
+from mosaicfocus.data.jpeg import decode_plain_jpegs
+from mosaicfocus.data.sources import _decode, load_imagefolder
 from mosaicfocus.errors import MosaicFocusError
-from mosaicfocus.fast import decode_plain_jpegs
 
 
 def _folder(tmp_path, cifar_root, per_class=15):

@@ -3,8 +3,7 @@ from fractions import Fraction
 import pytest
 import torch
 
-from mosaicfocus.data import make_synthetic
-from mosaicfocus.datasets import (
+from mosaicfocus.data.datasets import (
     FOCUS_LEVELS,
     blend,
     focus_dataset,
@@ -13,7 +12,8 @@ from mosaicfocus.datasets import (
     linear_tile_weights,
     normalize,
 )
-from mosaicfocus.mosaics import draw_mosaics, gather_tiles
+from mosaicfocus.data.mosaics import draw_mosaics, gather_tiles
+from mosaicfocus.data.sources import make_synthetic
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_blend_is_independent_of_chunking(mosaics):
 
 
 def test_exact_blend_is_independent_of_chunking(mosaics):
-    from mosaicfocus.fast import blend_exact
+    from mosaicfocus.data.exact_blend import blend_exact
 
     images, index, position = mosaics
     assert torch.equal(

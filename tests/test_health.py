@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from mosaicfocus.artifacts import load_artifact, save_artifact
-from mosaicfocus.data import make_synthetic
-from mosaicfocus.evaluation import accuracy, predict
-from mosaicfocus.health import abandoned_summary, first_dead_epoch, health_row, training_health
-from mosaicfocus.model import build_model
+from mosaicfocus.data.sources import make_synthetic
 from mosaicfocus.seeds import derive_seed
-from mosaicfocus.training import TrainConfig, TrainingState, attempt_seed, train_epochs
+from mosaicfocus.what_network.evaluation import accuracy, predict
+from mosaicfocus.what_network.health import abandoned_summary, first_dead_epoch, health_row, training_health
+from mosaicfocus.what_network.model import build_model
+from mosaicfocus.what_network.training import TrainConfig, TrainingState, attempt_seed, train_epochs
 
 LN3 = math.log(3)
 STRICT = TrainConfig(lr=0.02, momentum=0.9, batch_size=16, outputs=3, restarts=0)  # the study's protocol

@@ -7,11 +7,11 @@ import torch
 from test_health import LN3, STRICT, dead_state, easy_data
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from mosaicfocus import fast
 from mosaicfocus.artifacts import load_artifact, save_artifact
-from mosaicfocus.lockstep import lockstep_step, train_lockstep
-from mosaicfocus.model import build_model
-from mosaicfocus.training import TrainingState, _restore, attempt_seed, train_epochs
+from mosaicfocus.what_network import fast
+from mosaicfocus.what_network.lockstep import lockstep_step, train_lockstep
+from mosaicfocus.what_network.model import build_model
+from mosaicfocus.what_network.training import TrainingState, _restore, attempt_seed, train_epochs
 
 SEEDS = [11, 12, 13]
 EPOCHS = 12

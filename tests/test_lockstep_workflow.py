@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import planned_jobs, snakemake
 
-from mosaicfocus.resources import CUDA_HOST_MB
+from mosaicfocus.runplan.resources import CUDA_HOST_MB
 
 pytestmark = pytest.mark.slow
 

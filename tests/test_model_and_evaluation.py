@@ -3,11 +3,11 @@ import math
 import pytest
 import torch
 
-from mosaicfocus.data import make_synthetic
-from mosaicfocus.evaluation import accuracy, predict
-from mosaicfocus.fast.phases import PhasedModule2, to_row_phases
-from mosaicfocus.model import Module2, build_model
-from mosaicfocus.training import TrainConfig, train_model
+from mosaicfocus.data.sources import make_synthetic
+from mosaicfocus.what_network.evaluation import accuracy, predict
+from mosaicfocus.what_network.fast.phases import PhasedModule2, to_row_phases
+from mosaicfocus.what_network.model import Module2, build_model
+from mosaicfocus.what_network.training import TrainConfig, train_model
 
 
 def test_module2_shapes_and_size():
@@ -68,7 +68,7 @@ def test_training_learns_and_is_reproducible():
 
 
 def _pool_first(model, x):
-    from mosaicfocus.fast import direct
+    from mosaicfocus.what_network.fast import direct
 
     return model.fc4(direct.features(model, x))
 
@@ -93,7 +93,7 @@ def test_pool_before_relu_gives_the_protocol_values_and_gradients_bit_for_bit(ch
 
 
 def test_fast_pool_values_equal_max_pool2d():
-    from mosaicfocus.fast.direct import max_pool_2x2_values
+    from mosaicfocus.what_network.fast.direct import max_pool_2x2_values
 
     x = torch.randn(8, 6, 28, 28)
     x[:, :, :4] = 0.5
@@ -105,7 +105,7 @@ def test_fast_pool_values_equal_max_pool2d():
 @pytest.mark.parametrize("phased", [False, True])
 def test_training_resumed_from_a_saved_state_is_bit_identical(tmp_path, phased):
     from mosaicfocus.artifacts import load_artifact, save_artifact
-    from mosaicfocus.training import TrainingState, train_epochs
+    from mosaicfocus.what_network.training import TrainingState, train_epochs
 
     images, labels, _ = make_synthetic(40, seed=4)
     keep = labels < 3
@@ -132,7 +132,7 @@ def test_training_resumed_from_a_saved_state_is_bit_identical(tmp_path, phased):
 
 
 def test_momentum_sgd_is_torch_sgd_bit_for_bit():
-    from mosaicfocus.fast import MomentumSGD
+    from mosaicfocus.what_network.fast import MomentumSGD
 
     x = torch.rand(64, 3, 32, 32, generator=torch.Generator().manual_seed(2))
     y = torch.arange(64) % 3

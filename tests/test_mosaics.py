@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from mosaicfocus.data import make_synthetic
-from mosaicfocus.mosaics import draw_mosaics, gather_tiles
+from mosaicfocus.data.mosaics import draw_mosaics, gather_tiles
+from mosaicfocus.data.sources import make_synthetic
 
 FOREGROUND = [0, 1, 2]
 BACKGROUND = [3, 4, 5, 6, 7, 8, 9]
@@ -90,7 +90,7 @@ def test_draws_with_replacement_from_small_pools():
 
 def test_mosaics_drawn_from_other_source_images_are_refused(tmp_path, source):
     from mosaicfocus.artifacts import ArtifactError, save_artifact
-    from mosaicfocus.mosaics import load_mosaics
+    from mosaicfocus.data.mosaics import load_mosaics
 
     images, labels, _ = source
     drawn = draw_mosaics(labels, FOREGROUND, BACKGROUND, 30, seed=1)

@@ -4,17 +4,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mosaicfocus.data import make_synthetic
-from mosaicfocus.fast.direct import max_pool_2x2_values
-from mosaicfocus.fast.phases import (
+from mosaicfocus.data.sources import make_synthetic
+from mosaicfocus.what_network.fast.direct import max_pool_2x2_values
+from mosaicfocus.what_network.fast.phases import (
     PhasedModule2,
     RowPhaseMax,
     row_phase_kernel_index,
     row_phase_max_values,
     to_row_phases,
 )
-from mosaicfocus.model import build_model
-from mosaicfocus.training import TrainConfig, train_model
+from mosaicfocus.what_network.model import build_model
+from mosaicfocus.what_network.training import TrainConfig, train_model
 
 
 def _from_row_phases(phased: torch.Tensor) -> torch.Tensor:

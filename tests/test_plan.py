@@ -10,8 +10,8 @@ import yaml
 from conftest import REPO, TINY_CONFIG
 from snakemake.io import expand as snakemake_expand
 
-from mosaicfocus.configcheck import check_config
-from mosaicfocus.plan import Plan, expand
+from mosaicfocus.runplan.configcheck import check_config
+from mosaicfocus.runplan.plan import Plan, expand
 from mosaicfocus.seeds import derive_seed
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
@@ -89,7 +89,7 @@ def test_attention_outputs_only_when_enabled_and_its_settings_fall_back_to_train
 def test_the_where_networks_report_files_carry_the_labels_their_paths_say(tmp_path):
     import json
 
-    from mosaicfocus.report import labelled_evaluations
+    from mosaicfocus.reporting.matrices import labelled_evaluations
 
     plan = plan_of(replicates=2, heldout={"enabled": True}, attention={"enabled": True})
     files = plan.attention_report_files("")

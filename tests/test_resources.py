@@ -5,7 +5,7 @@ import re
 import pytest
 from conftest import snakemake
 
-from mosaicfocus import resources
+from mosaicfocus.runplan import resources
 
 
 def test_memory_grows_with_what_a_job_holds_and_with_the_attempt():

@@ -6,17 +6,17 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from mosaicfocus.compare import main
-from mosaicfocus.plots import plot_study_difference
-from mosaicfocus.published import PUBLISHED_TABLES, published_matrix, published_midpoint
-from mosaicfocus.study import (
+from mosaicfocus.reporting.compare import main
+from mosaicfocus.reporting.plots import plot_study_difference
+from mosaicfocus.reporting.published import PUBLISHED_TABLES, published_matrix, published_midpoint
+from mosaicfocus.reporting.study import (
     classify_reproduction,
     compare_published_tables,
     compare_with_study,
     compare_with_tables,
     verdict,
 )
-from mosaicfocus.study_text import format_reproduction, format_study_report, format_verdict
+from mosaicfocus.reporting.study_text import format_reproduction, format_study_report, format_verdict
 
 COLUMNS = [str(j) for j in range(1, 11)]
 
@@ -233,7 +233,7 @@ def test_plot_draws_a_panel_per_table(tmp_path):
 
 
 def test_study_module_does_not_import_torch():
-    code = "import sys, mosaicfocus.study, mosaicfocus.compare; assert 'torch' not in sys.modules"
+    code = "import sys, mosaicfocus.reporting.study, mosaicfocus.reporting.compare; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO / "src")
 
 
@@ -281,7 +281,7 @@ def test_the_report_refuses_inputs_out_of_step_with_their_labels(tmp_path):
     """The report files every result by the label passed beside it; swapped paths are refused."""
     import json
 
-    from mosaicfocus.report import labelled_evaluations, labelled_records
+    from mosaicfocus.reporting.matrices import labelled_evaluations, labelled_records
 
     paths, labels = [], []
     for trained_on in (1, 2):

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from conftest import planned_jobs, snakemake
 
-from mosaicfocus.runs import (
+from mosaicfocus.reporting.sweep import transfer_summary
+from mosaicfocus.runplan.runs import (
     apply_point,
     grid,
     point_prefix,
@@ -17,7 +18,6 @@ from mosaicfocus.runs import (
     sweep_problems,
     typed_sweep,
 )
-from mosaicfocus.sweep import transfer_summary
 
 SWEEP = {"train.lr": [0.001, 0.01], "dirichlet_alpha": [1e-05, 1.0]}
 
@@ -179,7 +179,13 @@ def test_the_tidy_table_has_a_row_per_point_replicate_and_cell(tiny_sweep):
 def test_compare_works_between_two_points(tiny_sweep):
     sweep = tiny_sweep / "results" / "sweep"
     result = subprocess.run(
-        [sys.executable, "-m", "mosaicfocus.compare", str(sweep / "train.lr~0.02"), str(sweep / "train.lr~0.05")],
+        [
+            sys.executable,
+            "-m",
+            "mosaicfocus.reporting.compare",
+            str(sweep / "train.lr~0.02"),
+            str(sweep / "train.lr~0.05"),
+        ],
         capture_output=True,
         text=True,
         check=True,

@@ -13,36 +13,25 @@ import sys
 import pytest
 from conftest import REPO
 
-# What workflow/scripts/report.py, study.py, attention_report.py and sweep.py use (directly or through each other).
+from mosaicfocus.runplan.codebase import Codebase
+
+CODE = Codebase(REPO / "src")
+# What workflow/scripts/report.py, study.py, attention_report.py and sweep.py use (directly or
+# through each other): the whole reporting stage, and these of the others.
 RULE_SCRIPT_MODULES = [
-    "mosaicfocus.report",
-    "mosaicfocus.plots",
-    "mosaicfocus.published",
-    "mosaicfocus.study",
-    "mosaicfocus.study_text",
-    "mosaicfocus.sweep",
-    "mosaicfocus.health",
+    *(m for m in CODE.modules if m.startswith("mosaicfocus.reporting")),
+    "mosaicfocus.what_network",
+    "mosaicfocus.what_network.health",
+    "mosaicfocus.what_network.losstable",
+    "mosaicfocus.where_network",
+    "mosaicfocus.where_network.report",
+    "mosaicfocus.where_network.tables",
+    "mosaicfocus.data",
+    "mosaicfocus.data.design",
     "mosaicfocus.files",
-    "mosaicfocus.design",
-    "mosaicfocus.joblog",
-    "mosaicfocus.compare",
-    "mosaicfocus.attention_report",
-    "mosaicfocus.attention_tables",
-    "mosaicfocus.losstable",
-    "mosaicfocus.paths",
 ]
-# Imported by the Snakefile while it parses.
-PARSE_TIME_MODULES = [
-    "mosaicfocus.configcheck",
-    "mosaicfocus.schema",
-    "mosaicfocus.hostcheck",
-    "mosaicfocus.seeds",
-    "mosaicfocus.layout",
-    "mosaicfocus.errors",
-    "mosaicfocus.runs",
-    "mosaicfocus.resources",
-    "mosaicfocus.plan",
-]
+# Imported by the Snakefile while it parses: the whole run plan.
+PARSE_TIME_MODULES = [m for m in CODE.modules if m.startswith("mosaicfocus.runplan")]
 TORCH_FREE = RULE_SCRIPT_MODULES + PARSE_TIME_MODULES
 TORCH_FREE_SCRIPTS = ["report.py", "study.py", "attention_report.py", "sweep.py"]
 

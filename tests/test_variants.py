@@ -81,7 +81,7 @@ def test_heldout_images_never_appear_in_training(variant_run):
 
 
 def test_dirichlet_datasets_are_noisy_but_keep_dataset_9(variant_run):
-    from mosaicfocus.datasets import focus_dataset, foregrounds
+    from mosaicfocus.data.datasets import focus_dataset, foregrounds
 
     data = variant_run / "results" / "data"
     mosaics = load(data / "mosaics.pt")["tensors"]

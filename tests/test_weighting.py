@@ -3,8 +3,8 @@ from fractions import Fraction
 import pytest
 import torch
 
-from mosaicfocus.datasets import FOCUS_LEVELS, linear_tile_weights
-from mosaicfocus.weighting import dirichlet_foreground_factor, dirichlet_tile_weights, focus_dataset_weighted
+from mosaicfocus.data.datasets import FOCUS_LEVELS, linear_tile_weights
+from mosaicfocus.data.weighting import dirichlet_foreground_factor, dirichlet_tile_weights, focus_dataset_weighted
 
 
 def test_foreground_factors_match_the_protocol():
@@ -54,9 +54,9 @@ def test_level_9_stays_the_foreground_alone():
 
 
 def test_weighted_dataset_dispatches_on_the_rule_params():
-    from mosaicfocus.data import make_synthetic
-    from mosaicfocus.datasets import blend, focus_dataset
-    from mosaicfocus.mosaics import draw_mosaics, gather_tiles
+    from mosaicfocus.data.datasets import blend, focus_dataset
+    from mosaicfocus.data.mosaics import draw_mosaics, gather_tiles
+    from mosaicfocus.data.sources import make_synthetic
 
     images, labels, _ = make_synthetic(10, seed=1)
     drawn = draw_mosaics(labels, [0, 1, 2], list(range(3, 10)), 40, seed=2)

@@ -57,7 +57,7 @@ def test_tiny_run_records_the_health_of_every_model(tiny_run):
     study = (tiny_run / "results" / "study_comparison.txt").read_text()
     assert "Spearman rank correlation" in study and "needs >= 3 replicates" in study
     command = subprocess.run(
-        [sys.executable, "-m", "mosaicfocus.compare", "--study", str(tiny_run / "results")],
+        [sys.executable, "-m", "mosaicfocus.reporting.compare", "--study", str(tiny_run / "results")],
         capture_output=True,
         text=True,
         check=True,
@@ -271,9 +271,9 @@ def test_rule_scripts_run_the_package_of_their_own_checkout(tmp_path):
 
 def test_no_job_holds_more_memory_than_it_declared(tiny_run):
     """Each job's peak (its log's high-water mark and Snakemake's benchmark sample) against
-    the mem_mb its rule computed (mosaicfocus.resources), and its wall time against its
+    the mem_mb its rule computed (mosaicfocus.runplan.resources), and its wall time against its
     runtime: a regression in either shows here."""
-    from mosaicfocus.joblog import job_memory
+    from mosaicfocus.runplan.joblog import job_memory
 
     jobs = {job["job"]: job for job in job_memory(tiny_run / "results")}
     benchmarked = {"source_images", "mosaics", "datasets"} | {

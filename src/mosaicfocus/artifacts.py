@@ -24,8 +24,8 @@ from pathlib import Path
 
 import torch
 
-from .errors import ArtifactError
-from .files import atomic_path, temp_files_of, write_json_atomic, write_text_atomic
+from mosaicfocus.errors import ArtifactError
+from mosaicfocus.files import atomic_path, temp_files_of, write_json_atomic, write_text_atomic
 
 __all__ = ["atomic_path", "temp_files_of", "write_json_atomic", "write_text_atomic"]
 

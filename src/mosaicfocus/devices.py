@@ -24,8 +24,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import MosaicFocusError
-from .hostcheck import NO_CUDA_ADVICE
+from mosaicfocus.errors import NO_CUDA_ADVICE, MosaicFocusError
 
 # cuBLAS is deterministic only with a fixed workspace; it reads this when CUDA starts.
 CUBLAS_WORKSPACE = ":4096:8"

@@ -1,4 +1,9 @@
-"""Errors that the workflow shows to users as they are."""
+"""Errors that the workflow shows to users as they are, and advice worded once."""
+
+# What to set instead of device: cuda on a machine without one. The one wording of this
+# advice: runplan.hostcheck.cuda_problem (before the first job) and
+# devices.prepare_device (in the job, where torch has the last word) both use it.
+NO_CUDA_ADVICE = "set device: auto (uses a GPU when there is one) or device: cpu"
 
 
 class MosaicFocusError(Exception):

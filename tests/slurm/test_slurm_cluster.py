@@ -18,7 +18,7 @@ import torch
 from conftest import REPO, SNAKEFILE, SNAKEMAKE, TINY_CONFIG, snakemake
 from slurm_cluster import OneNodeCluster, install_packages, why_not_possible
 
-from mosaicfocus import resources
+from mosaicfocus.runplan import resources
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 

@@ -1,5 +1,5 @@
 # The where network (attention.enabled): a focus network and a what network trained jointly
-# per run (replicate), in results/{run}attention/ (mosaicfocus.attention). It reads the
+# per run (replicate), in results/{run}attention/ (mosaicfocus.where_network.attention). It reads the
 # source images, the mosaics, the datasets and the nine trained what networks; nothing of
 # the what-network experiment reads it, so enabling it, or sweeping its keys (the
 # "attention" stage of runs.SWEEPABLE), reruns none of that.

@@ -1,5 +1,5 @@
 # The config's check, the wildcards' constraints, and the rules' input and params functions:
-# the run plan (src/mosaicfocus/plan.py) asked with each job's wildcards.
+# the run plan (src/mosaicfocus/runplan/plan.py) asked with each job's wildcards.
 import inspect
 import os
 import sys
@@ -16,12 +16,12 @@ sys.path.insert(0, SRC)
 PYTHONPATH = [SRC, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
 os.environ.update(PYTHONPATH=os.pathsep.join(dict.fromkeys(PYTHONPATH)))
 
-from mosaicfocus.configcheck import check_config as config_problems
-from mosaicfocus.design import ALL_DATASETS, FOCUS_LEVELS
-from mosaicfocus.hostcheck import cuda_problem, job_device
-from mosaicfocus.paths import *  # the result files' patterns the rules name
-from mosaicfocus.plan import Plan, labels_of, paths_of
-from mosaicfocus.runs import POINT_PATTERN, RUN_PATTERN, replicate_prefix
+from mosaicfocus.data.design import ALL_DATASETS, FOCUS_LEVELS
+from mosaicfocus.runplan.configcheck import check_config as config_problems
+from mosaicfocus.runplan.hostcheck import cuda_problem, job_device
+from mosaicfocus.runplan.result_files import *  # the result files' patterns the rules name
+from mosaicfocus.runplan.plan import Plan, labels_of, paths_of
+from mosaicfocus.runplan.runs import POINT_PATTERN, RUN_PATTERN, replicate_prefix
 
 SCHEMA = yaml.safe_load(
     Path(workflow.source_path("../schemas/config.schema.yaml")).read_text()

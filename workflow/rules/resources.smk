@@ -1,11 +1,11 @@
 # What each job asks the scheduler for. The formulas and their measured figures are in
-# src/mosaicfocus/resources.py (BENCHMARKS.md, "Scale"); these functions only pass them
+# src/mosaicfocus/runplan/resources.py (BENCHMARKS.md, "Scale"); these functions only pass them
 # the sizes of the job's input files (once they exist; a dry run sees the sizes the
 # configuration implies), the images the job works through (the plan's), and the attempt.
 import os
 
-from mosaicfocus import resources
-from mosaicfocus.design import scored_images, training_mosaics
+from mosaicfocus.runplan import resources
+from mosaicfocus.data.design import scored_images, training_mosaics
 
 
 def file_mb(paths, expected_mb):

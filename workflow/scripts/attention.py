@@ -1,27 +1,27 @@
 from mosaicfocus.artifacts import save_artifact, save_weights
-from mosaicfocus.attention import (
+from mosaicfocus.data.datasets import load_dataset
+from mosaicfocus.data.design import ALL_DATASETS
+from mosaicfocus.data.mosaics import load_mosaics, mosaic_halves
+from mosaicfocus.devices import device_record, prepare_device, set_threads
+from mosaicfocus.files import write_json_atomic
+from mosaicfocus.runplan.joblog import job_log
+from mosaicfocus.what_network.evaluation import accuracy, predict
+from mosaicfocus.what_network.health import training_health
+from mosaicfocus.what_network.model import Module2
+from mosaicfocus.what_network.training import TrainConfig
+from mosaicfocus.where_network.attention import (
     AttentionModel,
     FocusNetwork,
     learned_focus_blend,
     score_mosaics,
     train_attention,
 )
-from mosaicfocus.attention_tables import (
+from mosaicfocus.where_network.tables import (
     trajectory_row,
     write_epochs_table,
     write_mosaics_table,
     write_trajectory_table,
 )
-from mosaicfocus.datasets import load_dataset
-from mosaicfocus.design import ALL_DATASETS
-from mosaicfocus.devices import device_record, prepare_device, set_threads
-from mosaicfocus.evaluation import accuracy, predict
-from mosaicfocus.files import write_json_atomic
-from mosaicfocus.health import training_health
-from mosaicfocus.joblog import job_log
-from mosaicfocus.model import Module2
-from mosaicfocus.mosaics import load_mosaics, mosaic_halves
-from mosaicfocus.training import TrainConfig
 
 params, inputs, outputs = snakemake.params, snakemake.input, snakemake.output
 SPLIT_NAMES = {"": "test", "_heldout": "heldout"}

@@ -1,14 +1,14 @@
 import torch
 
 from mosaicfocus.artifacts import load_artifact, load_weights, require_meta
-from mosaicfocus.datasets import load_dataset
-from mosaicfocus.design import ALL_DATASETS, FOCUS_LEVELS
+from mosaicfocus.data.datasets import load_dataset
+from mosaicfocus.data.design import ALL_DATASETS, FOCUS_LEVELS
 from mosaicfocus.devices import device_record, prepare_device, set_threads
-from mosaicfocus.evaluation import accuracy, predict
 from mosaicfocus.files import write_json_atomic
-from mosaicfocus.joblog import job_log
-from mosaicfocus.model import Module2
 from mosaicfocus.provenance import package_versions
+from mosaicfocus.runplan.joblog import job_log
+from mosaicfocus.what_network.evaluation import accuracy, predict
+from mosaicfocus.what_network.model import Module2
 
 inputs, outputs, params = snakemake.input, snakemake.output, snakemake.params
 split = "heldout" if snakemake.wildcards.split else "train"

@@ -3,12 +3,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from mosaicfocus.attention_report import ATTENTION_ROW, attention_matrix, closest_row, focus_table
-from mosaicfocus.design import ALL_DATASETS, FOCUS_LEVELS
+from mosaicfocus.data.design import ALL_DATASETS, FOCUS_LEVELS
 from mosaicfocus.files import atomic_path
-from mosaicfocus.joblog import job_log
-from mosaicfocus.plots import plot_alphas, plot_heatmap, plot_trajectory
-from mosaicfocus.report import labelled_evaluations, mean_and_sd, mean_sd_labels
+from mosaicfocus.reporting.matrices import labelled_evaluations, mean_and_sd, mean_sd_labels
+from mosaicfocus.reporting.plots import plot_alphas, plot_heatmap, plot_trajectory
+from mosaicfocus.runplan.joblog import job_log
+from mosaicfocus.where_network.report import ATTENTION_ROW, attention_matrix, closest_row, focus_table
 
 SPLIT_NAMES = {"": "test", "_heldout": "heldout"}
 SPLIT_TITLES = {"": "dataset 10's mosaics", "_heldout": "held-out mosaics (CIFAR-10 test split)"}

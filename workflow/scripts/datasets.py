@@ -1,10 +1,10 @@
 from mosaicfocus.artifacts import save_artifact
-from mosaicfocus.datasets import FOCUS_LEVELS, FOREGROUND_DATASET, foregrounds
-from mosaicfocus.design import training_mosaics
+from mosaicfocus.data.datasets import FOCUS_LEVELS, FOREGROUND_DATASET, foregrounds
+from mosaicfocus.data.design import training_mosaics
+from mosaicfocus.data.mosaics import load_mosaics
+from mosaicfocus.data.weighting import focus_dataset_weighted
 from mosaicfocus.devices import set_threads
-from mosaicfocus.joblog import job_log
-from mosaicfocus.mosaics import load_mosaics
-from mosaicfocus.weighting import focus_dataset_weighted
+from mosaicfocus.runplan.joblog import job_log
 
 with job_log(snakemake.log[0], "datasets", declared=snakemake.resources) as log:
     set_threads(snakemake.threads)

@@ -1,12 +1,12 @@
 from mosaicfocus.artifacts import load_weights
-from mosaicfocus.datasets import load_dataset
-from mosaicfocus.design import ALL_DATASETS
+from mosaicfocus.data.datasets import load_dataset
+from mosaicfocus.data.design import ALL_DATASETS
 from mosaicfocus.devices import device_record, prepare_device, set_threads
-from mosaicfocus.evaluation import accuracy, predict
-from mosaicfocus.joblog import job_log
-from mosaicfocus.model import Module2
-from mosaicfocus.modelfiles import write_evaluation
 from mosaicfocus.provenance import package_versions
+from mosaicfocus.runplan.joblog import job_log
+from mosaicfocus.what_network.evaluation import accuracy, predict
+from mosaicfocus.what_network.model import Module2
+from mosaicfocus.what_network.modelfiles import write_evaluation
 
 focus = int(snakemake.wildcards.focus)
 with job_log(snakemake.log[0], f"evaluate_{focus}", declared=snakemake.resources) as log:

@@ -1,9 +1,9 @@
 import torch
 
 from mosaicfocus.artifacts import load_artifact, save_artifact
-from mosaicfocus.data import class_indices
-from mosaicfocus.joblog import job_log
-from mosaicfocus.mosaics import draw_mosaics
+from mosaicfocus.data.mosaics import draw_mosaics
+from mosaicfocus.data.sources import class_indices
+from mosaicfocus.runplan.joblog import job_log
 
 with job_log(snakemake.log[0], "mosaics", declared=snakemake.resources) as log:
     params = snakemake.params.mosaics

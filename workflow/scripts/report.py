@@ -1,12 +1,8 @@
 import pandas as pd
 
-from mosaicfocus.design import FOCUS_LEVELS
+from mosaicfocus.data.design import FOCUS_LEVELS
 from mosaicfocus.files import atomic_path
-from mosaicfocus.health import STATUSES
-from mosaicfocus.joblog import job_log
-from mosaicfocus.losstable import read_loss_table
-from mosaicfocus.plots import plot_heatmap, plot_losses
-from mosaicfocus.report import (
+from mosaicfocus.reporting.matrices import (
     accuracy_matrix,
     health_table,
     labelled_evaluations,
@@ -17,6 +13,10 @@ from mosaicfocus.report import (
     mean_sd_labels,
     status_labels,
 )
+from mosaicfocus.reporting.plots import plot_heatmap, plot_losses
+from mosaicfocus.runplan.joblog import job_log
+from mosaicfocus.what_network.health import STATUSES
+from mosaicfocus.what_network.losstable import read_loss_table
 
 SPLIT_TITLES = {"": "training-split mosaics", "_heldout": "held-out mosaics (CIFAR-10 test split)"}
 RULE = "hatched rows: not every model learned (dead: all 10 fc3 units silent for an epoch; plateau: loss > 0.95 ln C)"

@@ -1,7 +1,7 @@
 from mosaicfocus.artifacts import save_artifact
-from mosaicfocus.data import load_source
+from mosaicfocus.data.sources import load_source
 from mosaicfocus.devices import set_threads
-from mosaicfocus.joblog import job_log
+from mosaicfocus.runplan.joblog import job_log
 
 with job_log(snakemake.log[0], "source_images", declared=snakemake.resources) as log:
     set_threads(snakemake.threads)

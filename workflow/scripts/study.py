@@ -1,8 +1,8 @@
-from mosaicfocus.compare import read_verdict_files
 from mosaicfocus.files import atomic_path, write_text_atomic
-from mosaicfocus.joblog import job_log
-from mosaicfocus.plots import plot_study_difference
-from mosaicfocus.study_text import format_verdict
+from mosaicfocus.reporting.compare import read_verdict_files
+from mosaicfocus.reporting.plots import plot_study_difference
+from mosaicfocus.reporting.study_text import format_verdict
+from mosaicfocus.runplan.joblog import job_log
 
 inputs, outputs = snakemake.input, snakemake.output
 with job_log(snakemake.log[0], "study", declared=snakemake.resources) as log:

@@ -1,10 +1,10 @@
 import pandas as pd
 
 from mosaicfocus.files import atomic_path
-from mosaicfocus.joblog import job_log
-from mosaicfocus.plots import plot_heatmaps, plot_summary
-from mosaicfocus.runs import point_values
-from mosaicfocus.sweep import tidy_accuracy
+from mosaicfocus.reporting.plots import plot_heatmaps, plot_summary
+from mosaicfocus.reporting.sweep import tidy_accuracy
+from mosaicfocus.runplan.joblog import job_log
+from mosaicfocus.runplan.runs import point_values
 
 params, inputs, outputs = snakemake.params, snakemake.input, snakemake.output
 keys = list(params.sweep)

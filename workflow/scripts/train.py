@@ -1,12 +1,12 @@
 from mosaicfocus.artifacts import load_artifact, require_meta, save_artifact, save_weights
-from mosaicfocus.datasets import load_dataset
+from mosaicfocus.data.datasets import load_dataset
 from mosaicfocus.devices import device_record, prepare_device, set_threads
-from mosaicfocus.evaluation import predict
-from mosaicfocus.joblog import job_log
-from mosaicfocus.losstable import write_loss_table
-from mosaicfocus.model import Module2
-from mosaicfocus.modelfiles import health_line, model_health
-from mosaicfocus.training import TrainConfig, TrainingState, train_epochs
+from mosaicfocus.runplan.joblog import job_log
+from mosaicfocus.what_network.evaluation import predict
+from mosaicfocus.what_network.losstable import write_loss_table
+from mosaicfocus.what_network.model import Module2
+from mosaicfocus.what_network.modelfiles import health_line, model_health
+from mosaicfocus.what_network.training import TrainConfig, TrainingState, train_epochs
 
 focus = int(snakemake.wildcards.focus)
 params = snakemake.params

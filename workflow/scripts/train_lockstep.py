@@ -1,14 +1,14 @@
 from mosaicfocus.artifacts import load_artifact, require_meta, save_artifact, save_weights
-from mosaicfocus.datasets import load_dataset
-from mosaicfocus.design import FOCUS_LEVELS
+from mosaicfocus.data.datasets import load_dataset
+from mosaicfocus.data.design import FOCUS_LEVELS
 from mosaicfocus.devices import device_record, prepare_device, set_threads
-from mosaicfocus.joblog import job_log
-from mosaicfocus.lockstep import score_together, train_lockstep
-from mosaicfocus.losstable import write_loss_table
-from mosaicfocus.model import Module2
-from mosaicfocus.modelfiles import health_line, model_health, write_evaluation
 from mosaicfocus.provenance import package_versions
-from mosaicfocus.training import TrainConfig, TrainingState
+from mosaicfocus.runplan.joblog import job_log
+from mosaicfocus.what_network.lockstep import score_together, train_lockstep
+from mosaicfocus.what_network.losstable import write_loss_table
+from mosaicfocus.what_network.model import Module2
+from mosaicfocus.what_network.modelfiles import health_line, model_health, write_evaluation
+from mosaicfocus.what_network.training import TrainConfig, TrainingState
 
 params = snakemake.params
 first, last = params.schedule["first"], params.schedule["last"]
