@@ -1,7 +1,10 @@
-"""Run the full default experiment on an extracted CIFAR-10 folder and report its cost.
+"""Run the full default experiment on the local CIFAR-10 JPEG copy and report its cost.
 
     .venv/bin/python bench/full_experiment.py --cifar data/cifar10
     .venv/bin/python bench/full_experiment.py --cifar data/cifar10 --epochs 2   # a rehearsal
+
+`--cifar` is the extracted folder holding train/<class>/ or the archive (extracted first, untimed,
+to a temporary folder that is removed when the run ends).
 
 It runs `snakemake --cores 2` (change with --cores) in a fresh scratch folder
 with `data: {source: imagefolder, root: <cifar>}` and otherwise config.yaml's
@@ -20,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from cifar_copy import HELP, cifar_folder
 
 REPO = Path(__file__).resolve().parents[1]
 MEMORY_LIMIT_MB = 3000  # the memory target: no job above 3 GB
@@ -47,19 +52,18 @@ def job_table(benchmarks: Path) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--cifar", type=Path, required=True, help="extracted CIFAR-10 folder holding train/<class>/*.jpg"
-    )
+    parser.add_argument("--cifar", type=Path, required=True, help=HELP)
     parser.add_argument("--workdir", type=Path, help="scratch folder for results/ (default: a new one under /tmp)")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--epochs", type=int, help="override train.epochs (default: config.yaml's 200)")
     args = parser.parse_args()
-    if not (args.cifar / "train").is_dir():
-        raise SystemExit(
-            f"{args.cifar} has no train/ folder; extract the CIFAR-10 JPEG archive (cifar10/train/<class>/*.jpg) first"
-        )
+    with cifar_folder(args.cifar) as cifar:
+        run(args, cifar)
+
+
+def run(args, cifar: Path) -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="mosaicfocus-full-"))
-    config = [f"data={{source: imagefolder, root: {args.cifar.resolve()}}}"]
+    config = [f"data={{source: imagefolder, root: {cifar.resolve()}}}"]
     if args.epochs:
         config.append(f"train={{epochs: {args.epochs}}}")
     command = [

@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import tarfile
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 import torch  # noqa: E402
+from cifar_copy import HELP, cifar_folder  # noqa: E402
 
 from mosaicfocus.devices import device_record, prepare_device  # noqa: E402
 from mosaicfocus.what_network import fast  # noqa: E402
@@ -173,15 +172,13 @@ def _graphed_lockstep_step(model, optimizer, batches, labels, order):
     return graph.replay
 
 
-def real_datasets(archive: Path, scratch: Path):
-    """The default experiment's ten datasets from the CIFAR-10 archive (20,000 mosaics, seed 2024)."""
+def real_datasets(folder: Path):
+    """The default experiment's ten datasets from the CIFAR-10 folder (20,000 mosaics, seed 2024)."""
     from mosaicfocus.data.datasets import focus_dataset, foregrounds
     from mosaicfocus.data.mosaics import draw_mosaics
     from mosaicfocus.data.sources import load_imagefolder
 
-    with tarfile.open(archive) as tar:
-        tar.extractall(scratch, filter="data")
-    images, labels, _ = load_imagefolder(scratch / "cifar10", "train", workers=8)
+    images, labels, _ = load_imagefolder(folder, "train", workers=8)
     drawn = draw_mosaics(labels, [0, 1, 2], [3, 4, 5, 6, 7, 8, 9], 20_000, seed=2024)
     index, position, label = drawn["source_index"], drawn["foreground_position"], drawn["label"]
     half = index.shape[0] // 2
@@ -213,7 +210,7 @@ def experiment_seconds(device, datasets, epochs: int = 200) -> tuple[float, floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cifar", type=Path, help="the CIFAR-10 JPEG archive, for part 7")
+    parser.add_argument("--cifar", type=Path, help=HELP + "; for part 7")
     parser.add_argument("--device", default="cuda")
     args = parser.parse_args()
     device = prepare_device(args.device)
@@ -229,9 +226,9 @@ def main() -> None:
     for name, ms in ms_per_step(device, data).items():
         say(f"6. {name}: {ms:.3f} ms per step")
     if args.cifar:
-        with tempfile.TemporaryDirectory() as scratch:
-            start = time.perf_counter()
-            datasets = real_datasets(args.cifar, Path(scratch))
+        start = time.perf_counter()
+        with cifar_folder(args.cifar) as folder:
+            datasets = real_datasets(folder)
             say(f"7. datasets built in {time.perf_counter() - start:.1f} s (not counted below)")
             trained, scored, diagonal = experiment_seconds(device, datasets)
             say(f"7. nine networks x 200 epochs in lock-step: {trained:.1f} s; 90 scores: {scored:.1f} s")

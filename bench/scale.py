@@ -4,6 +4,9 @@ time and memory beside the memory it declared.
     .venv/bin/python bench/scale.py --cifar data/cifar10                      # 20k, 60k, 200k mosaics
     .venv/bin/python bench/scale.py --cifar data/cifar10 --counts 2000 6000   # a rehearsal
 
+`--cifar` is the extracted folder holding train/<class>/ or the archive (extracted once, to a
+temporary folder, for all counts).
+
 For every count it runs `snakemake --cores 2` in its own scratch folder with config.yaml's
 defaults plus `data: {source: imagefolder, root: <cifar>}`, `mosaics.count` and
 `train.epochs` (1 unless --epochs), then reads every job's log (peak RSS, the kernel's
@@ -27,6 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from cifar_copy import HELP, cifar_folder  # noqa: E402
+
 from mosaicfocus.runplan.joblog import job_memory  # noqa: E402
 
 STAGES = ("source_images", "mosaics", "datasets", "train", "evaluate", "report")
@@ -42,7 +47,7 @@ def disk_mb(folder: Path) -> float:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) / 1e6
 
 
-def run_count(count: int, args, workdir: Path) -> dict:
+def run_count(count: int, args, cifar: Path, workdir: Path) -> dict:
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
@@ -59,7 +64,7 @@ def run_count(count: int, args, workdir: Path) -> dict:
         "--configfile",
         str(REPO / "config.yaml"),
         "--config",
-        f"data={{source: imagefolder, root: {args.cifar.resolve()}}}",
+        f"data={{source: imagefolder, root: {cifar.resolve()}}}",
         f"mosaics={{count: {count}}}",
         f"train={{epochs: {args.epochs}}}",
     ]
@@ -151,15 +156,18 @@ def print_growth(runs: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cifar", type=Path, required=True, help="extracted CIFAR-10 folder holding train/<class>/")
+    parser.add_argument("--cifar", type=Path, required=True, help=HELP)
     parser.add_argument("--counts", type=int, nargs="+", default=[20_000, 60_000, 200_000])
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--workdir", type=Path, help="scratch folder (default: a new one under /tmp)")
     parser.add_argument("--keep", action="store_true", help="keep each count's results (they take disk: 6 GB at 200k)")
     args = parser.parse_args()
-    if not (args.cifar / "train").is_dir():
-        raise SystemExit(f"{args.cifar} has no train/ folder; extract the CIFAR-10 JPEG archive first")
+    with cifar_folder(args.cifar) as cifar:
+        measure(args, cifar)
+
+
+def measure(args, cifar: Path) -> None:
     base = args.workdir or Path(tempfile.mkdtemp(prefix="mosaicfocus-scale-"))
     import torch
 
@@ -171,7 +179,7 @@ def main() -> None:
     runs = []
     for count in args.counts:
         workdir = base / f"count{count}"
-        run = run_count(count, args, workdir)
+        run = run_count(count, args, cifar, workdir)
         runs.append(run)
         print_jobs(run)
         (base / "scale.json").write_text(json.dumps(runs, indent=1))
