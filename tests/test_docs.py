@@ -1,6 +1,8 @@
 """The documentation holds together: every relative link and image in README.md, BENCHMARKS.md and docs/**/*.md
 points at a file that exists (and, for `file.md#anchor`, at a heading of that file, by GitHub's slug rules),
-README.md names the command CI runs, and no user-facing page sends a reader to this project's own data folder."""
+README.md names the command CI runs, no user-facing page sends a reader to this project's own data folder, and a
+figure stated on several pages (the where network's effective focus and nearest row, the suite's time) is the same
+on each."""
 
 import re
 from pathlib import Path
@@ -113,3 +115,41 @@ def test_user_facing_pages_do_not_point_at_the_projects_own_data_folder():
     pages = [p for p in PAGES if p != REPO / "docs" / "tests.md"]
     offenders = [str(p.relative_to(REPO)) for p in pages if "../shared" in p.read_text(encoding="utf-8")]
     assert not offenders, offenders
+
+
+# Figures stated in more than one place. Each page's prose is read with line breaks and ** folded away; every
+# page must state the figure at least once, and all statements must agree, so that editing one page alone fails.
+EFFECTIVE_FOCUS = re.compile(r"effective focus (?:of )?(\d+\.\d+) ± (\d+\.\d+)", re.IGNORECASE)
+NEAREST_ROW = re.compile(r"nearest fixed row (?:of the mean map: )?(\d+)", re.IGNORECASE)
+SUITE_TIME = re.compile(r"about (\d+) minutes on 2 AVX-512 cores,? (?:and )?(\d+) on AVX2")
+WHERE_NETWORK_PAGES = ("README.md", "docs/results.md", "docs/attention/README.md")
+SHARED_FIGURES = {
+    "where network: effective focus, mean ± sd": (EFFECTIVE_FOCUS, WHERE_NETWORK_PAGES),
+    "where network: nearest fixed row": (NEAREST_ROW, WHERE_NETWORK_PAGES),
+    "the suite's time on AVX-512 and AVX2": (SUITE_TIME, ("README.md", "docs/tests.md")),
+}
+
+
+def _flat(page: str) -> str:
+    return " ".join((REPO / page).read_text(encoding="utf-8").replace("**", "").split())
+
+
+@pytest.mark.parametrize("figure", SHARED_FIGURES)
+def test_a_figure_stated_in_several_places_is_the_same_everywhere(figure):
+    pattern, pages = SHARED_FIGURES[figure]
+    stated = {page: set(pattern.findall(_flat(page))) for page in pages}
+    assert all(stated.values()), f"{figure}: not found in {[page for page, found in stated.items() if not found]}"
+    assert len(set().union(*stated.values())) == 1, f"{figure} differs: {stated}"
+
+
+def test_the_headline_effective_focus_is_the_attention_tables_mean():
+    # The table of docs/attention/README.md (one row per replicate, then the mean ± sd) is where the figure comes from.
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in (REPO / "docs/attention/README.md").read_text(encoding="utf-8").replace("**", "").splitlines()
+        if line.startswith("|")
+    ]
+    header = next(row for row in rows if "effective focus" in row)
+    mean = next(row for row in rows if row[0] == "mean ± sd")
+    table = tuple(mean[header.index("effective focus")].split(" ± "))
+    assert set(EFFECTIVE_FOCUS.findall(_flat("docs/attention/README.md"))) == {table}
