@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,10 +25,15 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
 def snakemake(
-    workdir: Path, *args: str, configfile: Path | None = TINY_CONFIG, check: bool = True, extra_env: dict | None = None
+    workdir: Path,
+    *args: str,
+    configfile: Path | None = TINY_CONFIG,
+    check: bool = True,
+    extra_env: dict | None = None,
+    snakefile: Path = SNAKEFILE,
 ):
     """Run the workflow with ``workdir`` as its working directory; return the CompletedProcess."""
-    cmd = [*SNAKEMAKE, "--snakefile", str(SNAKEFILE), "--directory", str(workdir), "--cores", "2"]
+    cmd = [*SNAKEMAKE, "--snakefile", str(snakefile), "--directory", str(workdir), "--cores", "2"]
     if configfile is not None:
         cmd += ["--configfile", str(configfile)]
     cmd += list(args)
@@ -54,6 +60,29 @@ def planned_jobs(output: str) -> dict[str, int]:
         if match.group(1) != "total":
             counts[match.group(1)] = int(match.group(2))
     return counts
+
+
+def copy_checkout(target: Path) -> Path:
+    """The workflow's code (Snakefile, workflow/, src/, profiles/, config.yaml) copied to
+    ``target``, for tests that edit it; the same content digests as this checkout's."""
+    target.mkdir(parents=True)
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy2(REPO / name, target / name)
+    for name in ("workflow", "src", "profiles", "envs"):
+        shutil.copytree(REPO / name, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return target
+
+
+@contextmanager
+def edited(path: Path, old: str, new: str):
+    """``path`` with ``old`` replaced by ``new`` (which must occur once) until the block ends."""
+    original = path.read_text()
+    assert original.count(old) == 1, f"{path}: {old!r} occurs {original.count(old)} times"
+    path.write_text(original.replace(old, new))
+    try:
+        yield path
+    finally:
+        path.write_text(original)
 
 
 @pytest.fixture(scope="session")

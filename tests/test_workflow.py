@@ -246,9 +246,10 @@ def test_real_cifar10_slice_end_to_end(cifar_slice, tmp_path):
     assert matrix.shape == (9, 10) and ((matrix >= 0) & (matrix <= 100)).all().all()
 
 
-def test_rule_scripts_run_the_package_of_their_own_checkout(tmp_path):
+def test_rule_scripts_run_the_package_of_their_own_checkout_as_frozen(tmp_path):
     """A second checkout run with this checkout's environment (whose editable install puts
-    this src/ on sys.path) must run its own code, at parse time and in every script."""
+    this src/ on sys.path) must run its own code: the Snakefile its checkout's src/, every
+    script the copy of it frozen for the run (docs/code.md)."""
     copy = tmp_path / "checkout"
     shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(".git", ".venv", ".snakemake", "results", "__pycache__"))
     marker = tmp_path / "imports.txt"
@@ -265,8 +266,9 @@ def test_rule_scripts_run_the_package_of_their_own_checkout(tmp_path):
         env={**os.environ, "MARKER": str(marker)},
     )
     imported = marker.read_text().splitlines()
-    assert len(imported) >= 2, imported  # the Snakefile's import and the script's
-    assert set(imported) == {str(init)}
+    frozen = list((copy / ".snakemake" / "mosaicfocus-code").glob("*/src/mosaicfocus/__init__.py"))
+    assert len(frozen) == 1 and frozen[0].read_text() == init.read_text()
+    assert set(imported) == {str(init), str(frozen[0])}, imported
 
 
 def test_no_job_holds_more_memory_than_it_declared(tiny_run):

@@ -1,11 +1,16 @@
-"""What produced a result: parameters, their hash and package versions, recorded beside every evaluation."""
+"""What produced a result: parameters, their hash, package versions and the code, recorded beside every result."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 from importlib import metadata
+
+# Set by the invocation that planned the job (runplan.codebase): the checkout's git commit and
+# whether its code differed from it. Not a param: a new commit alone reruns nothing.
+CODE_ORIGIN_VARIABLE = "MOSAICFOCUS_CODE_ORIGIN"
 
 
 def package_versions() -> dict[str, str]:
@@ -34,3 +39,21 @@ def evaluation_provenance(model_meta: dict) -> dict:
         "train": model_meta["train"],
     }
     return {**produced_by, "config_sha256": config_digest(produced_by)}
+
+
+def code_record(digest: str | None) -> dict:
+    """The code a job ran: the digest of its script and the package code it imports (its
+    ``params.code``), and the git commit it was frozen from, with ``dirty`` when the
+    checkout's code differed from that commit (both None outside a git checkout)."""
+    origin = json.loads(os.environ.get(CODE_ORIGIN_VARIABLE) or "{}")
+    return {"digest": digest, "commit": origin.get("commit"), "dirty": origin.get("dirty")}
+
+
+def code_lineage(job: str, digest: str | None, *upstream: dict | None) -> dict:
+    """The code of every job a result descends from, by job name: the lineages its inputs
+    carry, and this job's own ``code_record``."""
+    lineage = {}
+    for inherited in upstream:
+        lineage.update(inherited or {})
+    lineage[job] = code_record(digest)
+    return lineage

@@ -8,6 +8,7 @@ to three minutes on 2 cores.
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import re
 import subprocess
 import threading
@@ -15,7 +16,7 @@ import time
 
 import pytest
 import torch
-from conftest import REPO, SNAKEFILE, SNAKEMAKE, TINY_CONFIG, snakemake
+from conftest import REPO, SNAKEFILE, SNAKEMAKE, TINY_CONFIG, copy_checkout, planned_jobs, snakemake
 from slurm_cluster import OneNodeCluster, install_packages, why_not_possible
 
 from mosaicfocus.runplan import resources
@@ -220,3 +221,58 @@ def test_a_two_point_sweep_submits_shared_data_jobs_and_a_model_job_per_point_an
     assert all(job["JobState"] == "COMPLETED" for job in jobs.values())
     tidy = (tmp_path / "results" / "sweep" / "accuracy.csv").read_text().splitlines()
     assert len(tidy) == 1 + 2 * 90
+
+
+def wait_for_waiting_model_jobs(run: subprocess.Popen, timeout_s: float = 300) -> list[str]:
+    """squeue's lines once a model job is queued or running (the run still going)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and run.poll() is None:
+        lines = subprocess.run(["squeue", "-h", "-o", "%i %T %k"], capture_output=True, text=True).stdout.splitlines()
+        if any(line.split()[-1] == MODEL_GROUP for line in lines if line.strip()):
+            return lines
+        time.sleep(0.2)
+    raise AssertionError("no model job was ever queued or running while the run went on")
+
+
+def test_an_edit_while_jobs_wait_changes_nothing_they_run_and_the_next_run_reruns_it(cluster, tmp_path, capsys):
+    """Snakemake starts each cluster job as a Snakemake of its own that parses the workflow
+    again on the node. Edited meanwhile, the network and the training script must not reach
+    the jobs already planned: they run the code frozen when the run started. The next
+    invocation sees the edit and reruns the model jobs and what follows, nothing of the data."""
+    checkout = copy_checkout(tmp_path / "checkout")
+    workdir = tmp_path / "run"
+    epochs = ("--config", "train={epochs: 3}")
+    command = [
+        *SNAKEMAKE,
+        *("--snakefile", str(checkout / "Snakefile"), "--directory", str(workdir), "--cores", "2"),
+        *("--configfile", str(TINY_CONFIG), *CLUSTER_FLAGS, *epochs),
+    ]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=cluster.env)
+    try:
+        waiting = wait_for_waiting_model_jobs(run)
+        model = checkout / "src" / "mosaicfocus" / "what_network" / "model.py"
+        model.write_text(model.read_text().replace("nn.Conv2d(3, 6, 5)", "nn.Conv2d(3, 6, 5, bias=False)"))
+        script = checkout / "workflow" / "scripts" / "train.py"
+        script.write_text('raise RuntimeError("a job ran the code edited after it was planned")\n' + script.read_text())
+        output, _ = run.communicate(timeout=600)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    with capsys.disabled():
+        print(f"\nedited while these SLURM jobs waited or ran: {waiting}")
+    assert run.returncode == 0, output[-6000:]
+    models = workdir / "results" / "models"
+    digests = set()
+    for focus in range(1, 10):
+        weights = torch.load(models / f"model_{focus}.pt", weights_only=True)
+        assert "conv1.bias" in weights, f"model {focus} was built by the edited network"
+        digests.add(json.loads((models / f"model_{focus}.json").read_text())["code"]["train"]["digest"])
+    assert len(digests) == 1, digests
+    planned = snakemake(workdir, "-n", *CLUSTER_FLAGS, *epochs, snakefile=checkout / "Snakefile", extra_env=cluster.env)
+    assert planned_jobs(planned.stdout + planned.stderr) == {
+        "train": 9,
+        "evaluate": 9,
+        "report": 1,
+        "study": 1,
+        "all": 1,
+    }

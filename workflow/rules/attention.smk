@@ -28,6 +28,7 @@ rule attention:
         mem_mb=attention_mem,
         runtime=attention_time,
     params:
+        code=code_digest("attention.py"),
         seed=attention_seed,
         train=attention_settings,
         schedule=attention_schedule,
@@ -37,7 +38,7 @@ rule attention:
         classes=len(config["foreground_classes"]),
         batch_size=config["evaluate"]["batch_size"],
     script:
-        "../scripts/attention.py"
+        frozen_script("attention.py")
 
 
 rule evaluate_attention:
@@ -59,10 +60,11 @@ rule evaluate_attention:
         mem_mb=attention_evaluate_mem,
         runtime=attention_evaluate_time,
     params:
+        code=code_digest("attention_evaluate.py"),
         device=device_params,
         batch_size=config["evaluate"]["batch_size"],
     script:
-        "../scripts/attention_evaluate.py"
+        frozen_script("attention_evaluate.py")
 
 
 rule attention_report:
@@ -103,8 +105,9 @@ rule attention_report:
         mem_mb=report_mem,
         runtime=report_time,
     params:
+        code=code_digest("attention_report.py"),
         replicates=REPLICATES,
         splits=SPLITS,
         labels=attention_report_labels,
     script:
-        "../scripts/attention_report.py"
+        frozen_script("attention_report.py")

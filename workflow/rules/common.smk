@@ -7,20 +7,54 @@ from pathlib import Path
 
 import yaml
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
+from snakemake_interface_executor_plugins.settings import ExecMode
 
-# The package from this checkout, here and in the scripts of the rules (each inherits
-# PYTHONPATH, locally and on a cluster node, whichever environment runs it); the
-# checkout's src/ comes first even where another copy of the package is installed.
-SRC = str(Path(workflow.basedir) / "src")
-sys.path.insert(0, SRC)
-PYTHONPATH = [SRC, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+# The code every job of this invocation runs, frozen now (docs/code.md): a read-only copy of
+# the package and the rule scripts in .snakemake/mosaicfocus-code/<content>/. A job that
+# Snakemake starts on a cluster node parses this workflow again: it takes the copy its
+# invocation froze (inherited in its environment) instead of freezing the checkout, which
+# may have been edited since. Each rule's params.code is the digest of its script and the
+# package modules it imports: an edit reruns exactly the jobs whose code it changes.
+JOB_OF_ANOTHER_INVOCATION = workflow.exec_mode != ExecMode.DEFAULT
+CHECKOUT_SRC = Path(workflow.basedir) / "src"
+FROZEN_ROOT = (
+    os.environ.get("MOSAICFOCUS_FROZEN_CODE") if JOB_OF_ANOTHER_INVOCATION else None
+)
+sys.path.insert(0, str(Path(FROZEN_ROOT) / "src") if FROZEN_ROOT else str(CHECKOUT_SRC))
+
+from mosaicfocus.runplan.codebase import frozen_code, records_without_code
+
+CODE = frozen_code(
+    Path(workflow.basedir),
+    into=Path(".snakemake", "mosaicfocus-code").resolve(),
+    job_of_another_invocation=JOB_OF_ANOTHER_INVOCATION,
+)
+# Every script imports the frozen package, wherever another copy is installed; locally
+# and on a cluster node alike, the jobs inherit these.
+PYTHONPATH = [
+    str(CODE.root / "src"),
+    *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep)),
+]
 os.environ.update(PYTHONPATH=os.pathsep.join(dict.fromkeys(PYTHONPATH)))
+os.environ.update(CODE.environment())
+
+
+def frozen_script(name):
+    """Rule script ``name`` as frozen for this invocation: what a rule's ``script:`` runs."""
+    return CODE.script(name)
+
+
+def code_digest(name):
+    """The digest of rule script ``name`` and the package code it imports (``params.code``)."""
+    return CODE.digest(name)
+
 
 from mosaicfocus.data.design import ALL_DATASETS, FOCUS_LEVELS
 from mosaicfocus.runplan.configcheck import check_config as config_problems
 from mosaicfocus.runplan.hostcheck import cuda_problem, job_device
 from mosaicfocus.runplan.result_files import *  # the result files' patterns the rules name
-from mosaicfocus.runplan.plan import Plan, labels_of, paths_of
+from mosaicfocus.runplan.plan import Plan, labels_of, paths_of, report_config_problems
 from mosaicfocus.runplan.runs import POINT_PATTERN, RUN_PATTERN, replicate_prefix
 
 SCHEMA = yaml.safe_load(
@@ -44,6 +78,24 @@ onstart:
 
 
 PLAN = Plan(config)
+
+if not JOB_OF_ANOTHER_INVOCATION and records_without_code("results"):
+    logger.warning(
+        "results/ holds records made before the workflow recorded its code: every job "
+        "reruns once (params.code is new). To keep those results instead, run "
+        "`snakemake --touch` once (docs/code.md); their records will keep naming no code."
+    )
+# snakemake --report describes the files in results/: they must be the run this config
+# plans, or the report would mix a description with another run's tables.
+if "--report" in sys.argv or any(arg.startswith("--report=") for arg in sys.argv):
+    REPORT_PROBLEMS = report_config_problems(PLAN, "results")
+    if REPORT_PROBLEMS:
+        raise WorkflowError(
+            "results/ hold another run than this configuration describes (no report was "
+            "written):\n  - " + "\n  - ".join(REPORT_PROBLEMS) + "\nPass the run's "
+            "configuration as it was run, e.g. snakemake --report report.html --configfile "
+            "tests/config/tiny.yaml for the demo (the same --configfile and --config)."
+        )
 FOCUS_LEVELS, DATASETS = list(FOCUS_LEVELS), list(ALL_DATASETS)
 SWEEP, REPLICATES, SPLITS = PLAN.sweep, PLAN.replicates, PLAN.splits
 

@@ -12,9 +12,10 @@ rule source_images:
         mem_mb=source_images_mem,
         runtime=source_images_time,
     params:
+        code=code_digest("source_images.py"),
         source=source_params,
     script:
-        "../scripts/source_images.py"
+        frozen_script("source_images.py")
 
 
 rule mosaics:
@@ -32,9 +33,10 @@ rule mosaics:
         mem_mb=mosaics_mem,
         runtime=mosaics_time,
     params:
+        code=code_digest("mosaics.py"),
         mosaics=mosaic_params,
     script:
-        "../scripts/mosaics.py"
+        frozen_script("mosaics.py")
 
 
 rule datasets:
@@ -53,6 +55,7 @@ rule datasets:
         mem_mb=datasets_mem,
         runtime=datasets_time,
     params:
+        code=code_digest("datasets.py"),
         weighting=weighting_params,
     script:
-        "../scripts/datasets.py"
+        frozen_script("datasets.py")

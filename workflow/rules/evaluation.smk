@@ -20,7 +20,8 @@ rule evaluate:
         mem_mb=evaluate_mem,
         runtime=evaluate_time,
     params:
+        code=code_digest("evaluate.py"),
         device=device_params,
         batch_size=config["evaluate"]["batch_size"],
     script:
-        "../scripts/evaluate.py"
+        frozen_script("evaluate.py")

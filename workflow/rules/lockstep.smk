@@ -24,6 +24,7 @@ rule train_lockstep:
         mem_mb=lockstep_mem,
         runtime=lockstep_time,
     params:
+        code=code_digest("train_lockstep.py"),
         seeds=lockstep_seeds,
         train=train_settings,
         schedule=training_schedule,
@@ -34,7 +35,7 @@ rule train_lockstep:
         scored=scored_labels,
         batch_size=config["evaluate"]["batch_size"],
     script:
-        "../scripts/train_lockstep.py"
+        frozen_script("train_lockstep.py")
 
 
 # A block of train.epochs_per_job epochs of all nine models but the last: the nine saved
@@ -47,6 +48,7 @@ use rule train_lockstep as train_lockstep_chunk with:
     benchmark:
         "results/{run}benchmarks/train_lockstep_epoch{epoch}.tsv"
     params:
+        code=code_digest("train_lockstep.py"),
         seeds=lockstep_seeds,
         train=train_settings,
         schedule=training_schedule,

@@ -33,6 +33,8 @@ rule report:
             category="Accuracy",
         ),
         health=report(HEALTH_CSV, caption="../report/health.rst", category="Training"),
+        run_json=RUN_JSON,
+        run_txt=report(RUN_TXT, caption="../report/run.rst", category="Run"),
         losses=report(LOSS_PNG, caption="../report/losses.rst", category="Training"),
     log:
         "results/{point}logs/report.log",
@@ -42,12 +44,13 @@ rule report:
         mem_mb=report_mem,
         runtime=report_time,
     params:
+        code=code_digest("report.py"),
         replicates=REPLICATES,
         splits=SPLITS,
         labels=report_labels,
         replicate_splits=PLAN.replicate_splits(),
     script:
-        "../scripts/report.py"
+        frozen_script("report.py")
 
 
 # A few seconds of pandas on small CSVs: not worth a cluster job.
@@ -73,8 +76,10 @@ rule study:
     resources:
         mem_mb=report_mem,
         runtime=report_time,
+    params:
+        code=code_digest("study.py"),
     script:
-        "../scripts/study.py"
+        frozen_script("study.py")
 
 
 rule sweep:
@@ -98,7 +103,8 @@ rule sweep:
         mem_mb=report_mem,
         runtime=report_time,
     params:
+        code=code_digest("sweep.py"),
         sweep=SWEEP,
         labels=labels_of(PLAN.sweep_files()),
     script:
-        "../scripts/sweep.py"
+        frozen_script("sweep.py")

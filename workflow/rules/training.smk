@@ -20,6 +20,7 @@ rule train:
         mem_mb=train_mem,
         runtime=train_time,
     params:
+        code=code_digest("train.py"),
         seed=model_seed,
         train=train_settings,
         schedule=training_schedule,
@@ -28,7 +29,7 @@ rule train:
         classes=len(config["foreground_classes"]),
         provenance=model_provenance,
     script:
-        "../scripts/train.py"
+        frozen_script("train.py")
 
 
 # The first train.epochs_per_job epochs (and every further block but the last) of a
@@ -46,6 +47,7 @@ use rule train as train_chunk with:
     # Without provenance (it names the total epochs): a saved state does not depend on
     # how many epochs follow it.
     params:
+        code=code_digest("train.py"),
         seed=model_seed,
         train=train_settings,
         schedule=training_schedule,

@@ -4,6 +4,7 @@ from mosaicfocus.data.design import ALL_DATASETS
 from mosaicfocus.data.mosaics import load_mosaics, mosaic_halves
 from mosaicfocus.devices import device_record, prepare_device, set_threads
 from mosaicfocus.files import write_json_atomic
+from mosaicfocus.provenance import code_lineage
 from mosaicfocus.runplan.joblog import job_log
 from mosaicfocus.what_network.evaluation import accuracy, predict
 from mosaicfocus.what_network.health import training_health
@@ -88,12 +89,14 @@ with job_log(snakemake.log[0], "attention", declared=snakemake.resources) as log
                 "dataset": "learned_focus",
                 "split": SPLIT_NAMES[split],
                 "mosaic_range": [first, mosaics["label"].numel()],
+                "code": code_lineage("attention", params.code, mosaics_meta.get("code")),
             },
         )
 
     write_epochs_table(outputs.epochs, state)
     write_trajectory_table(outputs.trajectory, trajectory)
     made_by = {"seed": params.seed, "train": {**params.train, "epochs": epochs}, "mosaics": mosaics_meta["params"]}
+    made_by["code"] = code_lineage("attention", params.code, mosaics_meta.get("code"))
     write_json_atomic(outputs.focus, {**focus, "health": health, **made_by})
     save_weights(
         outputs.model, outputs.record, state.model, meta={**made_by, "device": device_record(device), "health": health}

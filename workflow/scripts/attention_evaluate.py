@@ -5,7 +5,7 @@ from mosaicfocus.data.datasets import load_dataset
 from mosaicfocus.data.design import ALL_DATASETS, FOCUS_LEVELS
 from mosaicfocus.devices import device_record, prepare_device, set_threads
 from mosaicfocus.files import write_json_atomic
-from mosaicfocus.provenance import package_versions
+from mosaicfocus.provenance import code_lineage, package_versions
 from mosaicfocus.runplan.joblog import job_log
 from mosaicfocus.what_network.evaluation import accuracy, predict
 from mosaicfocus.what_network.model import Module2
@@ -16,6 +16,7 @@ with job_log(snakemake.log[0], f"evaluate_attention{snakemake.wildcards.split}",
     set_threads(snakemake.threads)
     device = prepare_device(**params.device)
     versions = package_versions()
+    code = code_lineage("evaluate_attention", params.code)
 
     def what_network(state, outputs_):
         model = Module2(outputs_)
@@ -24,7 +25,7 @@ with job_log(snakemake.log[0], f"evaluate_attention{snakemake.wildcards.split}",
 
     def write(path, model, images, labels, **record):
         result = accuracy(predict(model, images, params.batch_size), labels)
-        record.update(tested_split=split, **result, device=device_record(device), versions=versions)
+        record.update(tested_split=split, **result, device=device_record(device), versions=versions, code=code)
         write_json_atomic(path, record)
         return result["accuracy"]
 

@@ -4,6 +4,7 @@ from mosaicfocus.data.design import training_mosaics
 from mosaicfocus.data.mosaics import load_mosaics
 from mosaicfocus.data.weighting import focus_dataset_weighted
 from mosaicfocus.devices import set_threads
+from mosaicfocus.provenance import code_lineage
 from mosaicfocus.runplan.joblog import job_log
 
 with job_log(snakemake.log[0], "datasets", declared=snakemake.resources) as log:
@@ -17,6 +18,7 @@ with job_log(snakemake.log[0], "datasets", declared=snakemake.resources) as log:
         "mosaics": meta["params"],
         "foreground_classes": meta["foreground_classes"],
         "weighting": snakemake.params.weighting,
+        "code": code_lineage("datasets", snakemake.params.code, meta.get("code")),
     }
     weighting = snakemake.params.weighting
     outputs = dict(zip(list(FOCUS_LEVELS) + [FOREGROUND_DATASET], snakemake.output))

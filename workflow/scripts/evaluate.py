@@ -2,7 +2,7 @@ from mosaicfocus.artifacts import load_weights
 from mosaicfocus.data.datasets import load_dataset
 from mosaicfocus.data.design import ALL_DATASETS
 from mosaicfocus.devices import device_record, prepare_device, set_threads
-from mosaicfocus.provenance import package_versions
+from mosaicfocus.provenance import code_lineage, package_versions
 from mosaicfocus.runplan.joblog import job_log
 from mosaicfocus.what_network.evaluation import accuracy, predict
 from mosaicfocus.what_network.model import Module2
@@ -17,6 +17,7 @@ with job_log(snakemake.log[0], f"evaluate_{focus}", declared=snakemake.resources
     model.load_state_dict(state)
     model.to(device)
     ran_on, versions = device_record(device), package_versions()
+    code = code_lineage("evaluate", snakemake.params.code, model_meta.get("code"))
 
     def score(dataset_path, dataset):
         """One dataset's score: its images are freed on return, before the next is loaded."""
@@ -25,6 +26,6 @@ with job_log(snakemake.log[0], f"evaluate_{focus}", declared=snakemake.resources
 
     for dataset, dataset_path, out_path in zip(ALL_DATASETS, snakemake.input.datasets, snakemake.output):
         result = score(dataset_path, dataset)
-        write_evaluation(out_path, model_meta, dataset, snakemake.wildcards.split, result, ran_on, versions)
+        write_evaluation(out_path, model_meta, dataset, snakemake.wildcards.split, result, ran_on, versions, code)
         correct, total = result["correct"], result["total"]
         log(f"trained on {focus}, tested on {dataset}: {result['accuracy']:.2f}% ({correct}/{total})")

@@ -3,6 +3,7 @@ import torch
 from mosaicfocus.artifacts import load_artifact, save_artifact
 from mosaicfocus.data.mosaics import draw_mosaics
 from mosaicfocus.data.sources import class_indices
+from mosaicfocus.provenance import code_lineage
 from mosaicfocus.runplan.joblog import job_log
 
 with job_log(snakemake.log[0], "mosaics", declared=snakemake.resources) as log:
@@ -23,5 +24,10 @@ with job_log(snakemake.log[0], "mosaics", declared=snakemake.resources) as log:
         snakemake.output[0],
         "mosaics",
         drawn,
-        meta={"params": params, "foreground_classes": params["foreground_classes"], "source": meta["params"]},
+        meta={
+            "params": params,
+            "foreground_classes": params["foreground_classes"],
+            "source": meta["params"],
+            "code": code_lineage("mosaics", snakemake.params.code, meta.get("code")),
+        },
     )

@@ -1,7 +1,7 @@
 import pandas as pd
 
 from mosaicfocus.data.design import FOCUS_LEVELS
-from mosaicfocus.files import atomic_path
+from mosaicfocus.files import atomic_path, write_json_atomic, write_text_atomic
 from mosaicfocus.reporting.matrices import (
     accuracy_matrix,
     health_table,
@@ -14,6 +14,7 @@ from mosaicfocus.reporting.matrices import (
     status_labels,
 )
 from mosaicfocus.reporting.plots import plot_heatmap, plot_losses
+from mosaicfocus.reporting.run_description import describe_run, format_description
 from mosaicfocus.runplan.joblog import job_log
 from mosaicfocus.what_network.health import STATUSES
 from mosaicfocus.what_network.losstable import read_loss_table
@@ -33,6 +34,11 @@ def write_csv(frame: pd.DataFrame, path: str) -> None:
 with job_log(snakemake.log[0], "report", declared=snakemake.resources) as log:
     labels = snakemake.params.labels
     records = labelled_records(inputs.records, labels["records"])
+    paths = {tuple(label): path for label, path in zip(labels["records"], inputs.records, strict=True)}
+    description = describe_run({label: record["meta"] for label, record in records.items()}, paths)
+    write_json_atomic(outputs.run_json, description)
+    write_text_atomic(outputs.run_txt, format_description(description) + "\n")
+    log("the run, from its records:\n" + format_description(description))
     health = health_table((r, level, records[r, level]["meta"]["health"]) for r in replicates for level in FOCUS_LEVELS)
     write_csv(health.set_index("replicate"), outputs.health)
     counts = health["status"].value_counts().reindex(STATUSES, fill_value=0)

@@ -1,6 +1,7 @@
 from mosaicfocus.artifacts import save_artifact
 from mosaicfocus.data.sources import load_source
 from mosaicfocus.devices import set_threads
+from mosaicfocus.provenance import code_lineage
 from mosaicfocus.runplan.joblog import job_log
 
 with job_log(snakemake.log[0], "source_images", declared=snakemake.resources) as log:
@@ -20,5 +21,5 @@ with job_log(snakemake.log[0], "source_images", declared=snakemake.resources) as
         snakemake.output[0],
         "source",
         {"images": images, "labels": labels},
-        meta={"classes": classes, "params": params},
+        meta={"classes": classes, "params": params, "code": code_lineage("source_images", snakemake.params.code)},
     )

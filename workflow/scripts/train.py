@@ -1,6 +1,7 @@
 from mosaicfocus.artifacts import load_artifact, require_meta, save_artifact, save_weights
 from mosaicfocus.data.datasets import load_dataset
 from mosaicfocus.devices import device_record, prepare_device, set_threads
+from mosaicfocus.provenance import code_lineage
 from mosaicfocus.runplan.joblog import job_log
 from mosaicfocus.what_network.evaluation import predict
 from mosaicfocus.what_network.losstable import write_loss_table
@@ -55,5 +56,6 @@ with job_log(snakemake.log[0], f"train_{focus} (epochs {first}..{last})", declar
                 "trainer": "single",
                 "device": device_record(device),
                 "health": health,
+                "code": code_lineage("train", params.code, data_meta.get("code")),
             },
         )

@@ -2,7 +2,7 @@ from mosaicfocus.artifacts import load_artifact, require_meta, save_artifact, sa
 from mosaicfocus.data.datasets import load_dataset
 from mosaicfocus.data.design import FOCUS_LEVELS
 from mosaicfocus.devices import device_record, prepare_device, set_threads
-from mosaicfocus.provenance import package_versions
+from mosaicfocus.provenance import code_lineage, package_versions
 from mosaicfocus.runplan.joblog import job_log
 from mosaicfocus.what_network.lockstep import score_together, train_lockstep
 from mosaicfocus.what_network.losstable import write_loss_table
@@ -71,9 +71,11 @@ with job_log(snakemake.log[0], f"train_lockstep (epochs {first}..{last})", decla
                 "trainer": "lockstep",
                 "device": ran_on,
                 "health": health,
+                "code": code_lineage("train", params.code, made_by[k]["data"].get("code")),
             }
             save_weights(snakemake.output.models[k], snakemake.output.records[k], state.model, meta=model_meta[level])
         for (split, level, dataset), path in zip(params.cells, snakemake.output.evaluations):
             result = scores[split, level, dataset]
-            write_evaluation(path, model_meta[level], dataset, split, result, ran_on, versions)
+            code = code_lineage("evaluate", params.code, model_meta[level]["code"])
+            write_evaluation(path, model_meta[level], dataset, split, result, ran_on, versions, code)
             log(f"trained on {level}, tested on {dataset}{split}: {result['accuracy']:.2f}%")

@@ -5,9 +5,11 @@
 
 Two folders: prints B - A in percentage points (rows trained on, columns tested
 on), the largest changes, and the mean absolute difference, like ``dvc metrics
-diff`` does for metrics. ``--study``: compares the folder's mean matrix with the
-two published ones (see ``mosaicfocus.reporting.study``), using the ``_sd`` sibling of the
-matrix when it holds values and the number of replicate matrices
+diff`` does for metrics, then whether the two were made by the same code, job by
+job, from the code their evaluation records name (``provenance.code_lineage``).
+``--study``: compares the folder's mean matrix with the two published ones (see
+``mosaicfocus.reporting.study``), using the ``_sd`` sibling of the matrix when it
+holds values and the number of replicate matrices
 (``eval{split}/accuracy.csv``, ``replicates/*/eval{split}/accuracy.csv``) as n.
 Exit status 0; 2 when a matrix is missing or malformed.
 """
@@ -15,6 +17,7 @@ Exit status 0; 2 when a matrix is missing or malformed.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -25,6 +28,7 @@ from mosaicfocus.reporting.study_text import format_against_tables, format_verdi
 from mosaicfocus.runplan.result_files import (
     ACCURACY_CSV,
     ACCURACY_SD_CSV,
+    EVALUATION,
     HEALTH_CSV,
     LEARNED_CSV,
     LEARNED_SD_CSV,
@@ -70,6 +74,58 @@ def format_report(diff: pd.DataFrame, label_a: str, label_b: str, top: int = 5) 
     largest = stacked.reindex(stacked.abs().sort_values(ascending=False).index)[:top]
     lines.append("largest changes: " + ", ".join(f"({i},{j}) {v:+.2f}" for (i, j), v in largest.items()))
     lines.append(f"mean |difference|: {stacked.abs().mean():.3f} points; max: {stacked.abs().max():.3f}")
+    return "\n".join(lines)
+
+
+def run_code(folder: str | Path) -> dict[str, dict[str, set]]:
+    """The code behind a results folder's matrices, job by job, from its evaluation records
+    (every replicate, both splits): ``{job: {"digests": {...}, "commits": {...}}}``; empty
+    for records made before they named their code."""
+    found: dict[str, dict[str, set]] = {}
+    for run in ("", REPLICATE_GLOB):
+        for split in ("", "_heldout"):
+            pattern = in_results("", EVALUATION, run=run, split=split, focus="*", dataset="*")
+            for path in Path(folder).glob(str(pattern)):
+                for job, record in json.loads(path.read_text()).get("code", {}).items():
+                    entry = found.setdefault(job, {"digests": set(), "commits": set()})
+                    entry["digests"].add(record.get("digest"))
+                    commit = record.get("commit")
+                    entry["commits"].add(
+                        f"{commit[:10]}{' (dirty)' if record.get('dirty') else ''}" if commit else None
+                    )
+    return found
+
+
+def code_report(folder_a: str | Path, folder_b: str | Path) -> str:
+    """Whether two results folders were made by the same code, and which jobs' code differs."""
+    code = {folder_a: run_code(folder_a), folder_b: run_code(folder_b)}
+    unrecorded = [str(folder) for folder, jobs in code.items() if not jobs]
+    if unrecorded:
+        return f"code: not recorded in {' and '.join(unrecorded)} (made before records named their code)"
+
+    def short(entry):
+        digests = sorted(d[:12] if d else "none" for d in (entry or {}).get("digests", {None}))
+        commits = sorted(c or "no commit" for c in (entry or {}).get("commits", {None}))
+        return f"{'/'.join(digests)} from {'/'.join(commits)}"
+
+    a, b = code[folder_a], code[folder_b]
+    differ = [
+        job for job in sorted(set(a) | set(b)) if (a.get(job) or {}).get("digests") != (b.get(job) or {}).get("digests")
+    ]
+    mixed = [
+        f"{folder} {job}"
+        for folder, jobs in code.items()
+        for job, entry in sorted(jobs.items())
+        if len(entry["digests"]) > 1
+    ]
+    lines = []
+    if differ:
+        lines.append(f"code: made by different code in {', '.join(differ)}")
+        lines += [f"  {job}: {folder_a} {short(a.get(job))}; {folder_b} {short(b.get(job))}" for job in differ]
+    else:
+        lines.append(f"code: the same in every job ({', '.join(f'{job} {short(e)}' for job, e in sorted(a.items()))})")
+    if mixed:
+        lines.append(f"code: one folder mixes versions of a job's code: {', '.join(mixed)}")
     return "\n".join(lines)
 
 
@@ -120,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(format_report(diff, args.a, args.b))
+    print(code_report(args.a, args.b))
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -47,6 +48,8 @@ from mosaicfocus.runplan.result_files import (
     MODEL_RECORD,
     MOSAICS,
     REPLICATE_MATRIX,
+    RUN_JSON,
+    RUN_TXT,
     SOURCE_IMAGES,
     STUDY_PNG,
     STUDY_TXT,
@@ -54,6 +57,7 @@ from mosaicfocus.runplan.result_files import (
     SWEEP_HEATMAPS_PNG,
     SWEEP_SUMMARY_PNG,
     TRAINING_STATE,
+    in_results,
 )
 from mosaicfocus.runplan.runs import (
     apply_point,
@@ -323,7 +327,7 @@ class Plan:
                 point=point,
                 split=self.splits,
             ),
-            *expand([LOSS_PNG, HEALTH_CSV, STUDY_TXT, STUDY_PNG], point=point),
+            *expand([LOSS_PNG, HEALTH_CSV, RUN_JSON, RUN_TXT, STUDY_TXT, STUDY_PNG], point=point),
         ]
         if self.attention:
             outputs += [
@@ -342,6 +346,24 @@ class Plan:
                 for r in self.replicates
             ],
             "health": [((point,), HEALTH_CSV.format(point=point)) for point in self.points],
+        }
+
+    def run_description(self, point: str) -> dict:
+        """What the report of ``point`` should find in its records (``reporting.run_description``):
+        replicate 1's settings as its jobs get them, without the seeds derived per replicate."""
+        run = point + replicate_prefix(1)
+
+        def without_seed(params):
+            return {k: v for k, v in params.items() if k != "seed"}
+
+        return {
+            "source": without_seed(self.source_params(self.source_point(run), "")),
+            "foreground_classes": list(self.run_config(run)["foreground_classes"]),
+            "mosaics": without_seed(self.mosaic_params(run, "")),
+            "weighting": without_seed(self.weighting_params(run, "")),
+            "train": without_seed({**self.train_settings(run), **self.model_provenance(run)}),
+            "replicates": len(self.replicates),
+            "replicate_seeds": {r: self.replicate_seed(point + replicate_prefix(r)) for r in self.replicates},
         }
 
     def all_outputs(self) -> list[str]:
@@ -435,3 +457,33 @@ def paths_of(files: dict[str, list[tuple[tuple, str]]]) -> dict[str, list[str]]:
 def labels_of(files: dict[str, list[tuple[tuple, str]]]) -> dict[str, list[list]]:
     """Their labels, in the same order (the rule's params)."""
     return {kind: [list(label) for label, _ in labelled] for kind, labelled in files.items()}
+
+
+def report_config_problems(plan: Plan, results: str | Path) -> list[str]:
+    """Where the finished runs in ``results`` (their ``run.json``, written by the report from
+    the models' records) differ from what ``plan`` would make: 'point: key: ...' lines."""
+    problems = []
+    for point in plan.points:
+        path = in_results(results, RUN_JSON, point=point)
+        if path.is_file():
+            where = f"{path}: " if point else ""
+            described = json.loads(path.read_text())
+            problems += [where + line for line in config_disagreements(described, plan.run_description(point))]
+    return problems
+
+
+def config_disagreements(description: dict, expected: dict) -> list[str]:
+    """The settings in which a run (its description) and a configuration's plan (``expected``:
+    the same keys, as the plan would give its jobs) differ, as 'key: run X, config Y'."""
+    # As written to run.json: keys are strings.
+    description, expected = json.loads(json.dumps(description)), json.loads(json.dumps(expected))
+    found = []
+    for key, value in expected.items():
+        have = description.get(key)
+        if isinstance(value, dict) and isinstance(have, dict):
+            for sub in sorted(set(value) | set(have), key=str):
+                if json.dumps(have.get(sub), sort_keys=True) != json.dumps(value.get(sub), sort_keys=True):
+                    found.append(f"{key}.{sub}: the run has {have.get(sub)}, this configuration {value.get(sub)}")
+        elif json.dumps(have, sort_keys=True) != json.dumps(value, sort_keys=True):
+            found.append(f"{key}: the run has {have}, this configuration {value}")
+    return found

@@ -40,6 +40,9 @@ LEARNED_CSV = "results/{point}accuracy{split}_learned.csv"
 LEARNED_SD_CSV = "results/{point}accuracy{split}_learned_sd.csv"
 LEARNED_HEATMAP_PNG = "results/{point}plots/accuracy{split}_learned_heatmap.png"
 HEALTH_CSV = "results/{point}training_health.csv"
+# The run the report describes, read from its models' records (reporting.run_description).
+RUN_JSON = "results/{point}run.json"
+RUN_TXT = "results/{point}run.txt"
 STUDY_TXT = "results/{point}study_comparison.txt"
 STUDY_PNG = "results/{point}plots/study_difference.png"
 # Across the grid of a sweep.

@@ -37,8 +37,11 @@ def health_line(health: dict) -> str:
     )
 
 
-def write_evaluation(path, model_meta: dict, tested_on: int, split: str, result: dict, device: dict, versions: dict):
-    """One cell of the matrix: a model's score on one dataset and what produced it."""
+def write_evaluation(
+    path, model_meta: dict, tested_on: int, split: str, result: dict, device: dict, versions: dict, code: dict
+):
+    """One cell of the matrix: a model's score on one dataset and what produced it, the code
+    of every job behind it included (``provenance.code_lineage``)."""
     write_json_atomic(
         path,
         {
@@ -49,5 +52,6 @@ def write_evaluation(path, model_meta: dict, tested_on: int, split: str, result:
             **evaluation_provenance(model_meta),
             "device": device,
             "versions": versions,
+            "code": code,
         },
     )

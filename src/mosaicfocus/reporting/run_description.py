@@ -1,0 +1,136 @@
+"""The run a report describes, read from the records of its models, never from the configuration.
+
+The report job reads every model's record (``models/model_<i>.json``): the source
+images, the mosaics, the weighting, the training settings, the seed, the device and
+the code each model was made by. What must be one value for a whole run (the source,
+the weighting, the training settings, the base seed) is checked to be one: records
+that disagree are named, and the report refuses them. What may differ by replicate
+(the mosaics' seed, the model seeds) is listed per replicate. The result is written
+beside the matrices (``run.json``, and ``run.txt`` in words for the HTML report),
+and ``snakemake --report`` compares it with its own configuration before it builds
+anything (``runplan.plan.report_config_problems``).
+"""
+
+from __future__ import annotations
+
+import json
+
+from mosaicfocus.errors import MosaicFocusError
+
+# Settings a run holds once, whatever the replicate: where each lives in a model record. Their
+# "seed" entries are the replicate's (derived from the base seed), listed per replicate instead.
+RUN_WIDE = {
+    "source": ("data", "source"),
+    "foreground_classes": ("data", "foreground_classes"),
+    "mosaics": ("data", "mosaics"),
+    "weighting": ("data", "weighting"),
+    "train": ("train",),
+}
+REPLICATE_SEED = ("train", "seed")
+SYNTHETIC = "synthetic"
+
+
+class RecordsDisagree(MosaicFocusError):
+    """The records of one report describe different runs."""
+
+
+def _get(meta: dict, path: tuple[str, ...]):
+    for key in path:
+        meta = meta.get(key, {}) if isinstance(meta, dict) else {}
+    return meta
+
+
+def _without_seed(value):
+    return {k: v for k, v in value.items() if k != "seed"} if isinstance(value, dict) else value
+
+
+def describe_run(records: dict[tuple[int, int], dict], paths: dict[tuple[int, int], str]) -> dict:
+    """The run behind model records labelled (replicate, focus level), with ``paths`` naming
+    each record's file for the refusal. Raises ``RecordsDisagree`` naming the files."""
+    first = min(records)
+    description: dict = {}
+    for name, path in RUN_WIDE.items():
+        values = {label: _without_seed(_get(meta, path)) for label, meta in sorted(records.items())}
+        distinct = {json.dumps(v, sort_keys=True) for v in values.values()}
+        if len(distinct) > 1:
+            other = next(label for label, v in values.items() if v != values[first])
+            raise RecordsDisagree(
+                f"the records of this report describe different runs: {name} is {values[first]} in "
+                f"{paths[first]} but {values[other]} in {paths[other]}; rerun the workflow for one configuration "
+                "(a results folder holds one run)"
+            )
+        description[name] = values[first]
+    replicates = sorted({r for r, _ in records})
+    description["replicates"] = len(replicates)
+    levels = {r: sorted(f for q, f in records if q == r) for r in replicates}
+    description["replicate_seeds"] = {r: _get(records[r, levels[r][0]], REPLICATE_SEED) for r in replicates}
+    description["model_seeds"] = {r: [records[r, f].get("model_seed") for f in levels[r]] for r in replicates}
+    devices = {json.dumps(meta.get("device"), sort_keys=True) for meta in records.values()}
+    description["devices"] = [json.loads(d) for d in sorted(devices)]
+    description["trainers"] = sorted({meta.get("trainer", "single") for meta in records.values()})
+    description["code"] = _code(records)
+    return description
+
+
+def _code(records: dict[tuple[int, int], dict]) -> dict:
+    """Per job, the digests and commits the records name (more than one: a mix of code)."""
+    jobs: dict[str, dict[str, set]] = {}
+    for meta in records.values():
+        for job, record in meta.get("code", {}).items():
+            entry = jobs.setdefault(job, {"digests": set(), "commits": set()})
+            entry["digests"].add(record.get("digest"))
+            entry["commits"].add((record.get("commit"), record.get("dirty")))
+    return {
+        job: {
+            "digests": sorted(d for d in entry["digests"] if d),
+            "commits": [{"commit": c, "dirty": dirty} for c, dirty in sorted(entry["commits"], key=str)],
+        }
+        for job, entry in sorted(jobs.items())
+    }
+
+
+def format_description(description: dict) -> str:
+    """The run in words: the first lines of the HTML report, and of ``run.txt``."""
+    source, mosaics, train = description["source"], description["mosaics"], description["train"]
+    if source.get("source") == SYNTHETIC:
+        images = f"synthetic images ({source.get('per_class')} per class, not CIFAR-10)"
+    elif source.get("source") == "imagefolder":
+        images = f"the image folder {source.get('root')}"
+    else:
+        images = "CIFAR-10 (torchvision)"
+    per_class = source.get("images_per_class")
+    lines = [
+        f"Images: {images}{f', the first {per_class} of each class' if per_class else ''}; foreground "
+        f"{', '.join(description['foreground_classes'])} among background "
+        f"{', '.join(mosaics.get('background_classes', []))}.",
+        f"Mosaics: {mosaics.get('count')} ({description['weighting'].get('weighting')} weighting); "
+        f"{description['replicates']} replicate(s), seeds "
+        + ", ".join(f"{r}: {s}" for r, s in description["replicate_seeds"].items())
+        + ".",
+        f"Training: {train.get('epochs')} epochs, SGD lr {train.get('lr')}, momentum {train.get('momentum')}, "
+        f"batch {train.get('batch_size')}, restarts {train.get('restarts')}; "
+        f"trainer {', '.join(description['trainers'])}.",
+        "Devices: " + "; ".join(_device(d) for d in description["devices"]) + ".",
+    ]
+    code = description["code"]
+    if code:
+        parts = []
+        for job, entry in code.items():
+            commits = ", ".join(
+                f"{c['commit'][:10]}{' (dirty)' if c['dirty'] else ''}" if c["commit"] else "no commit"
+                for c in entry["commits"]
+            )
+            mixed = " (MIXED: more than one version)" if len(entry["digests"]) > 1 else ""
+            parts.append(f"{job} {'/'.join(d[:12] for d in entry['digests'])}{mixed} from {commits}")
+        lines.append("Code: " + "; ".join(parts) + ".")
+    else:
+        lines.append("Code: not recorded (made before records named their code).")
+    return "\n".join(lines)
+
+
+def _device(device: dict | None) -> str:
+    if not device:
+        return "not recorded"
+    if device.get("type") == "cuda":
+        return f"GPU {device.get('name')} (torch {device.get('torch')})"
+    return f"CPU {device.get('processor')} ({device.get('capability')}, torch {device.get('torch')})"
