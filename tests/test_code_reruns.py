@@ -123,10 +123,10 @@ def test_touch_accepts_a_refactor_without_rerunning_and_the_records_keep_their_c
     workdir = tmp_path / "run"
     shutil.copytree(finished, workdir, symlinks=True)
     record = workdir / "results" / "models" / "model_4.json"
-    before = json.loads(record.read_text())["code"]["train"]["digest"]
+    before = json.loads(record.read_text())["meta"]["code"]["train"]["digest"]
     rename = ("def build_model(outputs: int, seed: int)", "def build_model(outputs: int, seed: int, *, unused=None)")
     with edited(checkout / PACKAGE / "what_network" / "model.py", *rename):
         assert plan(checkout, workdir) == {**MODELS, **REPORTS}
         snakemake(workdir, "--touch", snakefile=checkout / "Snakefile")
         assert plan(checkout, workdir) == {}
-    assert json.loads(record.read_text())["code"]["train"]["digest"] == before
+    assert json.loads(record.read_text())["meta"]["code"]["train"]["digest"] == before

@@ -266,7 +266,7 @@ def test_an_edit_while_jobs_wait_changes_nothing_they_run_and_the_next_run_rerun
     for focus in range(1, 10):
         weights = torch.load(models / f"model_{focus}.pt", weights_only=True)
         assert "conv1.bias" in weights, f"model {focus} was built by the edited network"
-        digests.add(json.loads((models / f"model_{focus}.json").read_text())["code"]["train"]["digest"])
+        digests.add(json.loads((models / f"model_{focus}.json").read_text())["meta"]["code"]["train"]["digest"])
     assert len(digests) == 1, digests
     planned = snakemake(workdir, "-n", *CLUSTER_FLAGS, *epochs, snakefile=checkout / "Snakefile", extra_env=cluster.env)
     assert planned_jobs(planned.stdout + planned.stderr) == {
