@@ -30,6 +30,8 @@ def test_defaults_fill_an_empty_config_with_the_protocol_values():
         "batch_size": 256,
         "epochs": 200,
         "restarts": 3,  # this workflow's default; the study's protocol is 0 (config.yaml says so)
+        "dtype": "float32",  # the authors trained in float64 (docs/protocol.md)
+        "stop_loss": None,  # the second table's notebook stopped at 0.001 (docs/protocol.md)
         "epochs_per_job": 100,
         "lockstep": "auto",
         "threads": 1,

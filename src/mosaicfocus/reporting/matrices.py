@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from mosaicfocus.data.design import ALL_DATASETS, FOCUS_LEVELS
-from mosaicfocus.what_network.health import HEALTH_COLUMNS, health_row
+from mosaicfocus.what_network.health import HEALTH_COLUMNS, STOP_COLUMNS, health_row
 
 
 def accuracy_matrix(records: Iterable[Mapping]) -> pd.DataFrame:
@@ -67,8 +67,11 @@ def labelled_records(paths, labels) -> dict[tuple[int, int], dict]:
 def health_table(records: Iterable[tuple[int, int, dict]]) -> pd.DataFrame:
     """results/training_health.csv: a row per (replicate, trained_on, health record)."""
     rows = [health_row(replicate, level, health) for replicate, level, health in records]
-    table = pd.DataFrame(rows, columns=HEALTH_COLUMNS).sort_values(["replicate", "trained_on"], ignore_index=True)
-    return table.astype({"learning_epoch": "Int64", "died_at_epoch": "Int64"})  # epochs, or empty for none
+    # With train.stop_loss, the epoch each model stopped after (empty: it trained every epoch).
+    columns = HEALTH_COLUMNS + [column for column in STOP_COLUMNS if any(column in row for row in rows)]
+    table = pd.DataFrame(rows, columns=columns).sort_values(["replicate", "trained_on"], ignore_index=True)
+    epochs = ["learning_epoch", "died_at_epoch", *columns[len(HEALTH_COLUMNS) :]]
+    return table.astype(dict.fromkeys(epochs, "Int64"))  # epochs, or empty for none
 
 
 def learned_mask(health: pd.DataFrame, replicates: list[int]) -> pd.DataFrame:

@@ -20,6 +20,7 @@ __all__ = [
     "source_sizes",
     "unknown_class_problems",
     "validate_config",
+    "where_network_problems",
 ]
 
 
@@ -53,12 +54,37 @@ def config_problems(config: dict) -> list[str]:
         problems.append(
             f"foreground_classes and background_classes overlap in {overlap}; a class must be in one list only."
         )
+    problems += where_network_problems(config)
     outputs = config["model"]["outputs"]
     if len(fg) > outputs:
         problems.append(
             f"foreground_classes has {len(fg)} classes but model.outputs is {outputs}; "
             f"the network needs one output per foreground class (raise model.outputs or drop classes)."
         )
+    return problems
+
+
+# What the where network does not implement, with the value that it does.
+WHERE_NETWORK_DEFAULTS = {
+    "dtype": ("float32", "its tiles are gathered and blended in float32 per mini-batch"),
+    "stop_loss": (None, "its trajectory, focus tables and learned-focus column follow attention.epochs"),
+}
+
+
+def where_network_problems(config: dict) -> list[str]:
+    """train.dtype and train.stop_loss reach the what networks only: refused where the where
+    network trains beside them, rather than leaving it on other terms unsaid."""
+    if not config["attention"]["enabled"]:
+        return []
+    problems = []
+    for key, (supported, why) in WHERE_NETWORK_DEFAULTS.items():
+        value = config["train"][key]
+        if value != supported:
+            problems.append(
+                f"train.{key}: {value!r} is not implemented for the where network ({why}), which "
+                f"attention.enabled: true trains; set train.{key}: {'null' if supported is None else supported}, "
+                f"or attention.enabled: false (a run of its own can train the where network)."
+            )
     return problems
 
 

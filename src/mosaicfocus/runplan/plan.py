@@ -240,7 +240,14 @@ class Plan:
         """What a model's weights depend on besides its seed, its data and its epochs."""
         cfg = self.run_config(run)
         keys = ("lr", "momentum", "batch_size", "restarts")
-        return {"outputs": cfg["model"]["outputs"], **{k: cfg["train"][k] for k in keys}}
+        settings = {"outputs": cfg["model"]["outputs"], **{k: cfg["train"][k] for k in keys}}
+        # Only when not the default, so that the runs made before these keys existed keep their
+        # params (nothing reruns) and their records (model JSON, saved states) stay as they were.
+        if cfg["train"]["dtype"] != "float32":
+            settings["dtype"] = cfg["train"]["dtype"]
+        if cfg["train"]["stop_loss"] is not None:
+            settings["stop_loss"] = cfg["train"]["stop_loss"]
+        return settings
 
     def training_epochs(self, run: str, epoch: int | str | None = None) -> tuple[int, int]:
         """(first, last) epoch of the training job ending at ``epoch`` (None: the final job)."""

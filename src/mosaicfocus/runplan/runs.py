@@ -35,6 +35,8 @@ SWEEPABLE = {
     "train.batch_size": "train",
     "train.epochs": "train",
     "train.restarts": "train",
+    "train.dtype": "train",
+    "train.stop_loss": "train",
     # The attention model reads the datasets and the trained what networks; nothing reads it.
     "attention.epochs": "attention",
     "attention.lr": "attention",

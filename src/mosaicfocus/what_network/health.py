@@ -17,6 +17,9 @@ network predicts one class for good. The status of a trained model is:
 ln C (the network left the plateau), or None. With ``train.restarts`` a dead
 network is re-initialised and trained again (training.train_epochs); the
 status describes the attempt that was kept, and the abandoned ones are listed.
+With ``train.stop_loss`` the kept attempt may have stopped early: the rule reads
+its epochs up to the stop, and the record adds ``stopped_at_epoch`` (or None)
+and every epoch's loss by the authors' rule (``running_losses``, ``stoprule``).
 
 Torch-free: the report reads it without torch.
 """
@@ -54,9 +57,12 @@ def training_health(
     classes_predicted: int,
     train_accuracy: float,
     abandoned: Sequence[dict] = (),
+    running_losses: Sequence[float] = (),
+    stopped_at_epoch: int | None = None,
 ) -> dict:
     """Health record of the kept attempt (losses and fc3 units active per epoch, and the
-    predictions of the final weights on the training set) plus the abandoned attempts."""
+    predictions of the final weights on the training set) plus the abandoned attempts;
+    with a stop rule (``running_losses`` given), the epoch it stopped after or None."""
     if not losses or len(losses) != len(fc3_units_active):
         raise ValueError(
             f"need one loss and one active-unit count per epoch, got {len(losses)} and {len(fc3_units_active)}"
@@ -70,7 +76,7 @@ def training_health(
         status = "plateau"
     else:
         status = "learned"
-    return {
+    record = {
         "status": status,
         "attempts": len(abandoned) + 1,
         "final_loss": float(losses[-1]),
@@ -82,6 +88,9 @@ def training_health(
         "died_at_epoch": died_at,
         "abandoned": [{key: attempt[key] for key in ("attempt", "seed", "epoch", "reason")} for attempt in abandoned],
     }
+    if running_losses:  # only with a stop rule: other records stay as they were
+        record.update(stopped_at_epoch=stopped_at_epoch, running_losses=[float(x) for x in running_losses])
+    return record
 
 
 def abandoned_summary(abandoned: Sequence[dict]) -> str:
@@ -92,6 +101,7 @@ def abandoned_summary(abandoned: Sequence[dict]) -> str:
     )
 
 
+STOP_COLUMNS = ["stopped_at_epoch"]  # after HEALTH_COLUMNS, in a table with a stopped model's record
 HEALTH_COLUMNS = [
     "replicate",
     "trained_on",
@@ -111,6 +121,6 @@ HEALTH_COLUMNS = [
 def health_row(replicate: int, trained_on: int, health: dict) -> dict:
     """A row of results/training_health.csv."""
     row = {"replicate": replicate, "trained_on": trained_on}
-    row.update({k: health[k] for k in HEALTH_COLUMNS if k in health and k != "abandoned"})
+    row.update({k: health[k] for k in HEALTH_COLUMNS + STOP_COLUMNS if k in health and k != "abandoned"})
     row["abandoned"] = abandoned_summary(health["abandoned"])
     return row

@@ -15,6 +15,9 @@ A network restarted after dying trains from epoch 1 again while the others go
 on; once the others have reached the last epoch they are held as they are
 while the restarted one catches up (their parameters and momentum are put back
 after each such epoch, so their bits never depend on another network's fate).
+A network stopped by ``train.stop_loss`` (``training``'s rule, read at the same
+once-per-epoch wait) is held the same way from then on. With ``train.dtype``
+float64 the networks, their data and their arithmetic are float64.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ from mosaicfocus.what_network.training import (
     TrainConfig,
     TrainingState,
     _abandon,
+    _copy,
     _fresh_state,
+    _stopped,
     attempt_seed,
     restored_model,
     restored_shuffle,
@@ -63,7 +68,7 @@ def train_lockstep(
         raise ValueError(f"cannot train epochs {[s.epoch + 1 for s in states]}..{until} of {len(seeds)} networks")
     device = torch.device(device)
     fast.reuse_freed_memory()
-    batches = fast.StackedBatches([images for images, _ in datasets], device)
+    batches = fast.StackedBatches([images.to(config.torch_dtype) for images, _ in datasets], device)
     labels = torch.stack([y for _, y in datasets]).to(device)
     seed_of = lambda k: attempt_seed(seeds[k], states[k].attempt)  # noqa: E731 (the attempt changes on restart)
     model = fast.StackedModule2([restored_model(s, config, seed_of(k)) for k, s in enumerate(states)]).to(device)
@@ -76,9 +81,9 @@ def train_lockstep(
             optimizer.fresh.discard(k)
     shuffles = [restored_shuffle(s, seed_of(k)) for k, s in enumerate(states)]
 
-    while any(s.epoch < until for s in states):
+    while any(_training(s, until) for s in states):
         started = time.perf_counter()
-        training = [s.epoch < until for s in states]
+        training = [_training(s, until) for s in states]
         orders = torch.stack(
             [
                 torch.randperm(len(batches), generator=g) if t else torch.arange(len(batches))
@@ -86,11 +91,16 @@ def train_lockstep(
             ]
         )
         held = None if all(training) else _hold(model, optimizer, training)
-        total, peak = lockstep_epoch(model, optimizer, batches, labels, _to_device(orders, device), config.batch_size)
+        batch_losses = [] if config.stop_loss is not None else None
+        total, peak = lockstep_epoch(
+            model, optimizer, batches, labels, _to_device(orders, device), config.batch_size, batch_losses
+        )
         if held is not None:
             _put_back(model, optimizer, held)
         losses = (total / len(batches)).tolist()  # the one wait for the device in an epoch
         fc3_units_active = (peak > 0).sum(1).tolist()
+        if batch_losses is not None:
+            batch_losses = torch.stack(batch_losses, 1).tolist()  # [networks][mini-batches]
         rate = sum(training) * len(batches) / (time.perf_counter() - started)
         for k, state in enumerate(states):
             if not training[k]:
@@ -103,7 +113,8 @@ def train_lockstep(
                 f"fc3 units active {fc3_units_active[k]}/{peak.shape[1]} ({rate:,.0f} images/s, all networks)"
                 + (f" [attempt {state.attempt}]" if state.attempt > 1 else "")
             )
-            if is_dead(losses[k], fc3_units_active[k]) and state.attempt <= config.restarts:
+            dead = is_dead(losses[k], fc3_units_active[k])
+            if dead and state.attempt <= config.restarts:
                 states[k] = _abandon(state, seed_of(k), attempt_seed(seeds[k], state.attempt + 1), log)
                 fresh = restored_model(states[k], config, seed_of(k))
                 model.load_network(k, fresh.state_dict())
@@ -111,22 +122,36 @@ def train_lockstep(
                     buffer[k].zero_()
                 optimizer.fresh.add(k)
                 shuffles[k] = restored_shuffle(states[k], seed_of(k))
+            elif batch_losses is not None:
+                # A stopped network is held from the next epoch on, as a finished one is.
+                _stopped(state, batch_losses[k], config, dead, lambda line, k=k: log(f"network {k + 1}: {line}"))
+    # A stopped network goes on with the schedule, its weights those of the epoch it stopped after.
+    states = [state if state.stopped_at is None else replace(state, epoch=until) for state in states]
     return [_snapshot(state, model, optimizer, shuffle, k) for k, (state, shuffle) in enumerate(zip(states, shuffles))]
 
 
-def lockstep_epoch(model, optimizer, batches, labels, orders: torch.Tensor, batch_size: int):
+def _training(state: TrainingState, until: int) -> bool:
+    """Whether network's state still trains: epochs left, and not stopped by ``train.stop_loss``."""
+    return state.epoch < until and state.stopped_at is None
+
+
+def lockstep_epoch(model, optimizer, batches, labels, orders: torch.Tensor, batch_size: int, batch_losses=None):
     """One epoch of every network: ``orders[k]`` is network k's image order.
 
     Returns, on the device, each network's summed loss (float64 ``[networks]``)
-    and each fc3 unit's largest output (``[networks, 10]``).
+    and each fc3 unit's largest output (``[networks, 10]``); appends each mini-batch's
+    mean losses (``[networks]``, on the device) to ``batch_losses`` when given.
     """
     networks = orders.shape[0]
     total = torch.zeros(networks, dtype=torch.float64, device=orders.device)
-    peak = torch.zeros(networks, model.parameter("fc3.bias").shape[1], device=orders.device)
+    fc3_bias = model.parameter("fc3.bias")
+    peak = torch.zeros(networks, fc3_bias.shape[1], dtype=fc3_bias.dtype, device=orders.device)
     for batch in orders.split(batch_size, dim=1):
         losses, hidden = lockstep_step(model, optimizer, batches[batch], labels.gather(1, batch))
         total += losses.to(torch.float64) * batch.shape[1]
         torch.maximum(peak, hidden.amax(1), out=peak)
+        if batch_losses is not None:
+            batch_losses.append(losses)
     return total, peak
 
 
@@ -145,10 +170,6 @@ def _to_device(orders: torch.Tensor, device: torch.device) -> torch.Tensor:
     if device.type == "cuda":  # pinned, so that the copy does not make the host wait for the device
         return orders.pin_memory().to(device, non_blocking=True)
     return orders.to(device)
-
-
-def _copy(state: TrainingState) -> TrainingState:
-    return replace(state, losses=list(state.losses), fc3_units_active=list(state.fc3_units_active))
 
 
 def _hold(model, optimizer, training: list[bool]) -> tuple[list[int], list[torch.Tensor], list[torch.Tensor]]:

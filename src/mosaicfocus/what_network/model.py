@@ -24,6 +24,15 @@ class Module2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc4(self.features(x))
 
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """``nn.Module.load_state_dict``, in the weights' own floating-point type: a network given
+        float64 weights (``train.dtype: float64``) becomes float64 instead of rounding them to
+        float32 (what nn.Module's copy into the existing parameters would do)."""
+        dtypes = {t.dtype for t in state_dict.values() if t.is_floating_point()}
+        if len(dtypes) == 1:
+            self.to(dtypes.pop())
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The 10 ReLU units of fc3: all that fc4 sees, and what training health watches."""
         x = self.pool(torch.relu(self.conv1(x)))

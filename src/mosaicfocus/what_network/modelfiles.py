@@ -26,6 +26,8 @@ def model_health(state: TrainingState, train_predictions: torch.Tensor, train_la
         classes_predicted=int(train_predictions.unique().numel()),
         train_accuracy=accuracy(train_predictions, train_labels)["accuracy"],
         abandoned=state.abandoned,
+        running_losses=state.running_losses,
+        stopped_at_epoch=state.stopped_at,
     )
 
 

@@ -7,8 +7,9 @@
 - ``predict(model, images, batch_size)``: argmax of the logits, in batches.
 
 On the CPU they compute conv1 and its pooling in row phases (``phases``) and pool
-before each ReLU (``direct``); elsewhere the direct form. Both are the protocol's
-function: pooling first is exact, row phases equal it up to float32 rounding.
+before each ReLU (``direct``); elsewhere, and for a float64 network
+(``train.dtype``), the direct form. Both are the protocol's function: pooling
+first is exact, row phases equal it up to float32 rounding.
 ``MomentumSGD`` and ``reuse_freed_memory`` are the rest of the training side;
 ``StackedModule2``, ``StackedBatches`` and ``StackedMomentumSGD`` train several
 networks in the same kernels (``lockstep``, the GPU path). ``MosaicTiles`` serves
@@ -91,14 +92,14 @@ def predict(model: Module2, images: torch.Tensor, batch_size: int = 500, phased:
     stay in the CPU caches)."""
     model.eval()
     reuse_freed_memory()
-    device = next(model.parameters()).device
-    phased = row_phased(device, phased)
+    device, dtype = next(model.parameters()).device, next(model.parameters()).dtype
+    phased = row_phased(device, phased) and dtype == torch.float32  # row phases: float32 only
     features = features_of(model, device, phased)
     # Allocated once: small tensors kept from every batch would sit between the batches'
     # large temporaries on the heap, and the C library could not give those back.
     out = torch.empty(images.shape[0], dtype=torch.int64)
     for start in range(0, images.shape[0], batch_size):
-        batch = images[start : start + batch_size].to(device)
+        batch = images[start : start + batch_size].to(device, dtype)  # a float64 model scores in float64
         logits = model.fc4(features(to_row_phases(batch) if phased else batch))
         out[start : start + batch_size] = logits.argmax(dim=1).cpu()
     return out
