@@ -102,10 +102,10 @@ class Runner:
         )
         (self.out / "summary.txt").write_text("\n".join(lines) + "\n")
 
-    def run(self, name: str, command: list[str], limit: float, cwd: Path = REPO) -> dict:
+    def run(self, name: str, command: list, limit: float, cwd: Path = REPO, shown: str | None = None) -> dict:
         """``command`` in a process group of its own, its output in runner.log; killed after ``limit`` s."""
         limit = max(1.0, min(limit, self.left()))
-        self.say(f"$ {' '.join(map(str, command))}   [limit {limit:.0f} s]")
+        self.say(f"$ {shown or ' '.join(map(str, command))}   [limit {limit:.0f} s]")
         started = time.perf_counter()
         self.log.flush()
         first = self.log.tell()
@@ -165,7 +165,8 @@ class Runner:
             return {"wheels": 0}
         command = [self.python, "-m", "pip", "install", "--quiet", "--no-index", "--find-links", str(wheels_dir)]
         command += ["--no-deps", "--no-compile", "--no-cache-dir", "--upgrade", "--target", str(site), *wheels]
-        done = self.run("install", command, LIMITS["install"])
+        shown = " ".join(map(str, command[: -len(wheels)])) + f" {wheels_dir}/*.whl ({len(wheels)} wheels)"
+        done = self.run("install", command, LIMITS["install"], shown=shown)
         if not self.verdict("install", done["rc"] == 0, f"{len(wheels)} wheels into {site} in {done['seconds']} s"):
             return {"wheels": len(wheels), "rc": done["rc"]}
         path = [str(site), *sys.path]
@@ -249,6 +250,8 @@ class Runner:
         rules = rule_seconds(run1)
         for rule, seconds in rules.items():
             self.say(f"  {rule}: {seconds:.1f} s")
+        # report and study keep no benchmark file: they are in the rest, with Snakemake's own time.
+        self.say(f"  the rest (report, study, Snakemake itself): {done['seconds'] - sum(rules.values()):.1f} s")
         devices = model_devices(run1)
         wanted = self.args.device
         right_device = bool(devices) and all(d.get("type") == wanted for d in devices)
