@@ -163,6 +163,25 @@ def test_the_machine_list_and_the_roots():
     assert set(wheels.ALSO_CARRY) <= machine.keys()
 
 
+@pytest.mark.parametrize(
+    "requires, missing", [(["packaging"], None), (["packaging", "no-such-dist>=1"], "no-such-dist")]
+)
+def test_bundle_check_only_fails_naming_a_missing_requirement(tmp_path, requires, missing):
+    bundle = tmp_path / "bundle"
+    (bundle / "wheels").mkdir(parents=True)
+    make_wheel(bundle / "wheels", "rehearsal-probe", "1.0", requires)
+    make_jpeg_archive(bundle / runner.ARCHIVE_NAME, per_class=1)
+    command = [sys.executable, str(REPO / "bench" / "device" / "bundle.py"), "--check-only", "--bundle", str(bundle)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if missing is None:
+        assert done.returncode == 0, done.stderr
+        assert "1 wheels" in done.stdout and "10 training images" in done.stdout and "of 64.0 MiB" in done.stdout
+        assert json.loads((bundle / "manifest.json").read_text())["wheels"][0]["name"] == "rehearsal-probe"
+    else:
+        assert done.returncode != 0
+        assert f"missing: {missing} (rehearsal-probe 1.0 requires {missing}>=1)" in done.stderr
+
+
 # ---- the runner's own arithmetic ------------------------------------------------------------------
 
 
