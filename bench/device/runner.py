@@ -271,6 +271,9 @@ class Runner:
     def repeat(self) -> dict:
         overrides = self.data()
         run1, run2 = self.args.scratch / "run1", self.args.scratch / "run2"
+        if not (run1 / "results" / "accuracy.csv").exists():  # the time goes to the where network instead
+            self.verdict("repeat", False, "not run: the first run did not finish")
+            return {}
         done = self.snakemake(run2, overrides, LIMITS["repeat"])
         if done["rc"] != 0:
             self.verdict("repeat", False, f"the second run did not finish ({done['seconds']} s)")
