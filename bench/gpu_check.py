@@ -91,6 +91,9 @@ def conv1_gradient_sum(batch_size: int = STUDY.batch_size, tiles: int = 1) -> in
     return tiles * batch_size * 28 * 28
 
 
+CRASHED = object()
+
+
 class Verdicts:
     """PASS/FAIL lines, and the names of the checks that failed."""
 
@@ -101,6 +104,15 @@ class Verdicts:
         (self.passed if ok else self.failed).append(name)
         self.say(f"{'PASS' if ok else 'FAIL'} {name}: {detail}")
         return ok
+
+    def attempt(self, name: str, function, *args, **kwargs):
+        """``function(*args, **kwargs)``, or ``CRASHED`` after a FAIL line naming what it raised: one
+        part's crash must not cost the parts after it."""
+        try:
+            return function(*args, **kwargs)
+        except Exception as error:
+            self.check(name, False, f"raised {type(error).__name__}: {' '.join(str(error).split())[:300]}")
+            return CRASHED
 
     def within(self, name: str, value: float, bound: float, detail: str) -> bool:
         """``value <= bound`` (NaN fails)."""
@@ -349,18 +361,28 @@ def main() -> None:
         verdicts.check("1. numerics", not problems, "; ".join(problems) or "full float32, deterministic kernels")
     networks, images, epochs = (2, 64, 1) if args.quick else (NETWORKS, 10_000, 2)
     data = random_datasets(networks, images)
-    verdicts.within(
-        "2. what network against the CPU",
-        against_cpu(device, data[0], epochs),
-        drift_bound(training_steps(images, epochs), STUDY, conv1_gradient_sum(), LARGEST_GRADIENT["what"]),
-        f"one network, {epochs} epoch(s), {device} against the CPU's direct form: max |weight difference|",
-    )
+    name = "2. what network against the CPU"
+    difference = verdicts.attempt(name, against_cpu, device, data[0], epochs)
+    if difference is not CRASHED:
+        verdicts.within(
+            name,
+            difference,
+            drift_bound(training_steps(images, epochs), STUDY, conv1_gradient_sum(), LARGEST_GRADIENT["what"]),
+            f"one network, {epochs} epoch(s), {device} against the CPU's direct form: max |weight difference|",
+        )
     small = [(x[:2560], y[:2560]) for x, y in data]
-    verdicts.check("3. lock-step repeat", repeatable(device, small), "two lock-step runs (2 epochs) bit for bit")
-    verdicts.check("4. lock-step resume", resumable(device, small), "resumed after epoch 1 equals never stopping")
-    sync = sync_found(device, data)
-    verdicts.check("5. no host sync", sync is None, sync or "one lock-step epoch met no device-to-host sync")
-    for name, ms in ms_per_step(device, data, steps=2 if args.quick else 60).items():
+    for name, check, detail in (
+        ("3. lock-step repeat", repeatable, "two lock-step runs (2 epochs) bit for bit"),
+        ("4. lock-step resume", resumable, "resumed after epoch 1 equals never stopping"),
+    ):
+        same = verdicts.attempt(name, check, device, small)
+        if same is not CRASHED:
+            verdicts.check(name, same, detail)
+    sync = verdicts.attempt("5. no host sync", sync_found, device, data)
+    if sync is not CRASHED:
+        verdicts.check("5. no host sync", sync is None, sync or "one lock-step epoch met no device-to-host sync")
+    times = verdicts.attempt("6. step timings", ms_per_step, device, data, steps=2 if args.quick else 60)
+    for name, ms in {} if times is CRASHED else times.items():
         say(f"6. {name}: {ms:.3f} ms per step")
     if args.cifar:
         with tempfile.TemporaryDirectory() as scratch:
@@ -372,14 +394,18 @@ def main() -> None:
             say(f"   diagonal accuracies (%): {[round(d, 1) for d in diagonal]}")
     sources, mosaics = random_mosaics(100, 32) if args.quick else random_mosaics(2000, 5120)
     count = mosaics["label"].numel()
-    verdicts.within(
-        "8. where network against the CPU",
-        attention_against_cpu(device, sources, mosaics),
-        drift_bound(training_steps(count, 1), STUDY, conv1_gradient_sum(tiles=9), LARGEST_GRADIENT["where"]),
-        f"one epoch of {count} mosaics, {device} against the CPU's direct form: max |weight difference|",
-    )
-    repeat = attention_repeatable(device, sources, mosaics)
-    verdicts.check("8. where network repeat", repeat, f"two runs of one epoch on {device} bit for bit")
+    name = "8. where network against the CPU"
+    difference = verdicts.attempt(name, attention_against_cpu, device, sources, mosaics)
+    if difference is not CRASHED:
+        verdicts.within(
+            name,
+            difference,
+            drift_bound(training_steps(count, 1), STUDY, conv1_gradient_sum(tiles=9), LARGEST_GRADIENT["where"]),
+            f"one epoch of {count} mosaics, {device} against the CPU's direct form: max |weight difference|",
+        )
+    repeat = verdicts.attempt("8. where network repeat", attention_repeatable, device, sources, mosaics)
+    if repeat is not CRASHED:
+        verdicts.check("8. where network repeat", repeat, f"two runs of one epoch on {device} bit for bit")
     sys.exit(verdicts.exit_code())
 
 

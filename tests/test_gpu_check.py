@@ -135,3 +135,24 @@ def test_a_failed_check_makes_the_script_exit_non_zero(monkeypatch, capsys):
         "gpu_check: FAIL: 4 of 6 checks failed: 2. what network against the CPU, 4. lock-step resume, "
         "5. no host sync, 8. where network against the CPU"
     )
+
+
+def test_a_part_that_raises_fails_and_the_parts_after_it_still_run(monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    monkeypatch.setattr(gpu_check, "against_cpu", lambda *args: 1e-7)
+    monkeypatch.setattr(gpu_check, "repeatable", broken)
+    monkeypatch.setattr(gpu_check, "resumable", lambda *args: True)
+    monkeypatch.setattr(gpu_check, "sync_found", lambda *args: None)
+    monkeypatch.setattr(gpu_check, "ms_per_step", broken)
+    monkeypatch.setattr(gpu_check, "attention_against_cpu", lambda *args: 1e-8)
+    monkeypatch.setattr(gpu_check, "attention_repeatable", lambda *args: True)
+    monkeypatch.setattr(sys, "argv", ["gpu_check.py", "--device", "cpu", "--quick"])
+    with pytest.raises(SystemExit) as exit:
+        gpu_check.main()
+    assert exit.value.code == 1
+    out = capsys.readouterr().out
+    assert "FAIL 3. lock-step repeat: raised RuntimeError: CUDA error: an illegal memory access" in out
+    assert "PASS 8. where network repeat" in out
+    assert out.splitlines()[-1] == ("gpu_check: FAIL: 2 of 7 checks failed: 3. lock-step repeat, 6. step timings")
