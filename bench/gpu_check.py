@@ -183,6 +183,30 @@ def resumable(device, datasets, epochs: int = 2) -> bool:
     )
 
 
+def random_mosaics(images: int, mosaics: int, seed: int = 0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """uint8 source images and ``mosaics`` mosaics of nine of them, foreground tile and label drawn at random."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (images, 3, 32, 32), dtype=torch.uint8, generator=generator), {
+        "source_index": torch.randint(0, images, (mosaics, 9), generator=generator),
+        "foreground_position": torch.randint(0, 9, (mosaics,), generator=generator),
+        "label": torch.randint(0, STUDY.outputs, (mosaics,), generator=generator),
+    }
+
+
+def attention_against_cpu(device, images, mosaics, epochs: int = 1) -> float:
+    """Largest weight difference of the joint where/what model trained on ``device`` and on the CPU (direct form)."""
+    here = train_attention(images, mosaics, STUDY, 1, epochs, device=device)
+    cpu = train_attention(images, mosaics, STUDY, 1, epochs, device="cpu", phased=False)
+    return max((here.model[k] - cpu.model[k]).abs().max().item() for k in cpu.model)
+
+
+def attention_repeatable(device, images, mosaics, epochs: int = 1) -> bool:
+    """Two trainings of the joint model on ``device``: the same weights, losses and focus summaries, bit for bit."""
+    a, b = (train_attention(images, mosaics, STUDY, 1, epochs, device=device) for _ in range(2))
+    same_weights = a.model.keys() == b.model.keys() and all(torch.equal(a.model[k], b.model[k]) for k in a.model)
+    return same_weights and a.losses == b.losses and a.focus == b.focus
+
+
 def lockstep_setup(device, datasets):
     model = fast.StackedModule2([build_model(STUDY.outputs, k) for k in range(len(datasets))]).to(device)
     optimizer = fast.StackedMomentumSGD(model.parameters(), lr=STUDY.lr, momentum=STUDY.momentum)
@@ -282,30 +306,6 @@ def _graphed_lockstep_step(model, optimizer, batches, labels, order):
     with torch.cuda.graph(graph):
         lockstep_step(model, optimizer, batches[static_order], labels.gather(1, static_order))
     return graph.replay
-
-
-def random_mosaics(images: int, mosaics: int, seed: int = 0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """uint8 source images and ``mosaics`` mosaics of nine of them, foreground tile and label drawn at random."""
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 256, (images, 3, 32, 32), dtype=torch.uint8, generator=generator), {
-        "source_index": torch.randint(0, images, (mosaics, 9), generator=generator),
-        "foreground_position": torch.randint(0, 9, (mosaics,), generator=generator),
-        "label": torch.randint(0, STUDY.outputs, (mosaics,), generator=generator),
-    }
-
-
-def attention_against_cpu(device, images, mosaics, epochs: int = 1) -> float:
-    """Largest weight difference of the joint where/what model trained on ``device`` and on the CPU (direct form)."""
-    here = train_attention(images, mosaics, STUDY, 1, epochs, device=device)
-    cpu = train_attention(images, mosaics, STUDY, 1, epochs, device="cpu", phased=False)
-    return max((here.model[k] - cpu.model[k]).abs().max().item() for k in cpu.model)
-
-
-def attention_repeatable(device, images, mosaics, epochs: int = 1) -> bool:
-    """Two trainings of the joint model on ``device``: the same weights, losses and focus summaries, bit for bit."""
-    a, b = (train_attention(images, mosaics, STUDY, 1, epochs, device=device) for _ in range(2))
-    same_weights = a.model.keys() == b.model.keys() and all(torch.equal(a.model[k], b.model[k]) for k in a.model)
-    return same_weights and a.losses == b.losses and a.focus == b.focus
 
 
 def real_datasets(archive: Path, scratch: Path):
