@@ -126,7 +126,7 @@ class Runner:
                     continue
         self.log.flush()
         seconds = time.perf_counter() - started
-        with (self.out / "runner.log").open() as handle:
+        with (self.out / "runner.log").open(errors="replace") as handle:
             handle.seek(first)
             output = handle.read()
         result = {"rc": process.returncode, "seconds": round(seconds, 2), "timed_out": timed_out, "limit_s": limit}
