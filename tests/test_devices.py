@@ -1,5 +1,7 @@
 """The device policy on CUDA, with the GPU mocked: numerics set and read back, provenance fields."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -39,6 +41,7 @@ def test_cuda_runs_in_full_float32_and_deterministic_unless_tf32_is_asked(
 ):
     assert devices.prepare_device("cuda", tf32=tf32) == torch.device("cuda")
     assert devices.cuda_numerics() == {
+        "tf32_switch": "fp32_precision",
         "matmul_fp32_precision": precision,
         "conv_fp32_precision": precision,
         "cudnn_deterministic": True,
@@ -76,3 +79,46 @@ def test_a_cpu_record_names_the_processor_and_its_kernels():
     record = devices.device_record(torch.device("cpu"))
     assert record["type"] == "cpu" and record["capability"] == torch.backends.cpu.get_cpu_capability()
     assert record["processor"] and record["threads"] == torch.get_num_threads()
+
+
+@pytest.fixture
+def torch_without_fp32_precision(monkeypatch):
+    """A torch older than 2.9 as devices.py sees it: no ``fp32_precision`` on cuBLAS's module and no
+    ``cudnn.conv``, only the ``allow_tf32`` flags (stand-ins, so torch's own flags stay untouched)."""
+    matmul = SimpleNamespace(allow_tf32=True)
+    cudnn = SimpleNamespace(allow_tf32=True, deterministic=False, benchmark=True, version=lambda: 8900)
+    monkeypatch.setattr(torch.backends.cuda, "matmul", matmul)
+    monkeypatch.setattr(torch.backends, "cudnn", cudnn)
+    return matmul, cudnn
+
+
+def test_the_pinned_torch_has_the_fp32_precision_switches():
+    assert devices.tf32_switch() == "fp32_precision"
+
+
+@pytest.mark.parametrize("tf32", [False, True])
+def test_a_torch_without_fp32_precision_gets_the_allow_tf32_flags_and_says_so(
+    tf32, restore_numerics, mocked_gpu, torch_without_fp32_precision
+):
+    matmul, cudnn = torch_without_fp32_precision
+    assert devices.tf32_switch() == "allow_tf32"
+    devices.prepare_device("cuda", tf32=tf32)
+    assert matmul.allow_tf32 is tf32 and cudnn.allow_tf32 is tf32
+    assert cudnn.deterministic is True and cudnn.benchmark is False
+    assert devices.cuda_numerics() == {
+        "tf32_switch": "allow_tf32",
+        "matmul_allow_tf32": tf32,
+        "cudnn_allow_tf32": tf32,
+        "cudnn_deterministic": True,
+        "cudnn_benchmark": False,
+        "deterministic_algorithms": True,
+        "cublas_workspace_config": devices.CUBLAS_WORKSPACE,
+    }
+    record = devices.device_record(torch.device("cuda"))
+    assert record["cudnn"] == 8900 and record["numerics"]["tf32_switch"] == "allow_tf32"
+
+
+def test_one_switch_missing_is_enough_to_fall_back(monkeypatch):
+    # A torch with cuBLAS's fp32_precision but no cudnn.conv (or the other way round) is not half-set.
+    monkeypatch.delattr(type(torch.backends.cudnn), "conv")
+    assert devices.tf32_switch() == "allow_tf32"

@@ -8,7 +8,9 @@ The device policy:
   results made on a CPU are not taken for a GPU run's: switching device reruns
   the model jobs.
 - On CUDA, float32 is float32: convolutions and matrix products in full IEEE
-  precision unless TF32 is asked for (``tf32: true``, recorded); cuDNN picks
+  precision unless TF32 is asked for (``tf32: true``, recorded), through torch's
+  ``fp32_precision`` switches or, in a torch without them, the ``allow_tf32``
+  flags (``tf32_switch``, named in the record); cuDNN picks
   deterministic algorithms and torch refuses nondeterministic ones, with the
   cuBLAS workspace setting they need set before CUDA starts. Same seed, same
   GPU model and software: same bits.
@@ -73,21 +75,45 @@ def prepare_device(device: str, tf32: bool = False) -> torch.device:
     return torch.device(device)
 
 
+def tf32_switch() -> str:
+    """Which of torch's TF32 switches this torch has: ``fp32_precision`` (``torch.backends.cuda.matmul``
+    and ``torch.backends.cudnn.conv``, torch 2.9 on: the pinned 2.14.1 and the 2.11 of the lent GPU
+    machines have it) or, in an older torch, the ``allow_tf32`` flags of cuBLAS and cuDNN."""
+    if hasattr(torch.backends.cuda.matmul, "fp32_precision") and hasattr(torch.backends.cudnn, "conv"):
+        return "fp32_precision"
+    return "allow_tf32"
+
+
 def set_cuda_numerics(tf32: bool) -> None:
     """Full float32 (or TF32 when asked) and deterministic algorithms for CUDA kernels."""
-    precision = "tf32" if tf32 else "ieee"
-    torch.backends.cuda.matmul.fp32_precision = precision
-    torch.backends.cudnn.conv.fp32_precision = precision
+    if tf32_switch() == "fp32_precision":
+        precision = "tf32" if tf32 else "ieee"
+        torch.backends.cuda.matmul.fp32_precision = precision
+        torch.backends.cudnn.conv.fp32_precision = precision
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
     torch.use_deterministic_algorithms(True)
 
 
 def cuda_numerics() -> dict:
-    """The flags ``set_cuda_numerics`` sets, read back from torch."""
+    """The flags ``set_cuda_numerics`` sets, read back from torch, and which TF32 switch was in force."""
+    switch = tf32_switch()
+    if switch == "fp32_precision":
+        tf32 = {
+            "matmul_fp32_precision": torch.backends.cuda.matmul.fp32_precision,
+            "conv_fp32_precision": torch.backends.cudnn.conv.fp32_precision,
+        }
+    else:
+        tf32 = {
+            "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+            "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+        }
     return {
-        "matmul_fp32_precision": torch.backends.cuda.matmul.fp32_precision,
-        "conv_fp32_precision": torch.backends.cudnn.conv.fp32_precision,
+        "tf32_switch": switch,
+        **tf32,
         "cudnn_deterministic": torch.backends.cudnn.deterministic,
         "cudnn_benchmark": torch.backends.cudnn.benchmark,
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
