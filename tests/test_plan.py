@@ -124,3 +124,19 @@ def test_the_sweep_reads_each_matrix_under_its_point_and_replicate():
         "results/sweep/train.lr~0.05/replicates/2/eval/accuracy.csv",
     )
     assert files["health"][0] == (("sweep/train.lr~0.02/",), "results/sweep/train.lr~0.02/training_health.csv")
+
+
+def test_rule_study_gets_the_design_that_decides_whether_the_published_tables_apply(tmp_path):
+    from mosaicfocus.reporting.study import tables_do_not_apply
+
+    tiny = plan_of().study_design("")
+    assert tiny["source"] == "synthetic" and tiny["classes"] is None
+    assert tables_do_not_apply(tiny) == [
+        "data.source is synthetic: coloured gratings made from the seed, not CIFAR-10's images"
+    ]
+    cifar = plan_of(data={"source": "cifar10"}).study_design("")
+    assert cifar["classes"][:3] == cifar["foreground_classes"] == ["airplane", "automobile", "bird"]
+    assert cifar["outputs"] == 3 and cifar["weighting"] == "linear" and tables_do_not_apply(cifar) == []
+    # A sweep point is decided by its own values.
+    swept = plan_of(data={"source": "cifar10"}, sweep={"weighting": ["linear", "dirichlet"]})
+    assert [tables_do_not_apply(swept.study_design(point)) == [] for point in swept.points] == [True, False]

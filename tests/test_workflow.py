@@ -54,8 +54,10 @@ def test_tiny_run_records_the_health_of_every_model(tiny_run):
             assert learned.loc[row.trained_on].equals(matrix.loc[row.trained_on])
         else:
             assert learned.loc[row.trained_on].isna().all()
+    # Synthetic data: the published CIFAR-10 tables do not apply, and the study says so instead of comparing.
     study = (tiny_run / "results" / "study_comparison.txt").read_text()
-    assert "Spearman rank correlation" in study and "needs >= 3 replicates" in study
+    assert study.startswith("The published study's 2 tables of this experiment do not apply to this run")
+    assert "  - data.source is synthetic" in study and "Spearman" not in study
     command = subprocess.run(
         [sys.executable, "-m", "mosaicfocus.reporting.compare", "--study", str(tiny_run / "results")],
         capture_output=True,
@@ -244,6 +246,18 @@ def test_real_cifar10_slice_end_to_end(cifar_slice, tmp_path):
     assert source["meta"]["classes"][:3] == ["airplane", "automobile", "bird"]
     matrix = pd.read_csv(tmp_path / "results" / "accuracy.csv", index_col="trained_on")
     assert matrix.shape == (9, 10) and ((matrix >= 0) & (matrix <= 100)).all().all()
+    # The networks trained on sharp focus learned the real images, by the health rule and by a wide
+    # margin over chance on the foregrounds of the held-back mosaics (dataset 10). Measured on 2 AVX2
+    # cores: models 4-9 learned, 7-9 leaving the plateau in epoch 8 of 30; on dataset 10 they score
+    # 90.8-93.0% against 34.2% for always naming its commonest class.
+    health = pd.read_csv(tmp_path / "results" / "training_health.csv", index_col="trained_on")
+    assert (health.loc[[7, 8, 9], "status"] == "learned").all(), health
+    labels = torch.load(tmp_path / "results" / "data" / "dataset_10.pt", weights_only=True)["tensors"]["labels"]
+    chance = 100 * torch.bincount(labels).max().item() / labels.numel()
+    assert (matrix.loc[[7, 8, 9], "10"] > chance + 35).all(), (matrix["10"], chance)
+    # CIFAR-10 at the study's design: the published tables apply, and the study compares.
+    study = (tmp_path / "results" / "study_comparison.txt").read_text()
+    assert study.startswith("Against the published study's 2 tables") and "Spearman rank correlation" in study
 
 
 def test_rule_scripts_run_the_package_of_their_own_checkout(tmp_path):

@@ -73,6 +73,9 @@ rule study:
     resources:
         mem_mb=report_mem,
         runtime=report_time,
+    params:
+        # Whether the published tables apply: the point's data and design.
+        design=by_wildcards(PLAN.study_design),
     script:
         "../scripts/study.py"
 

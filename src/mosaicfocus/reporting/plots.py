@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mosaicfocus.data.design import ALL_DATASETS, FOCUS_LEVELS, TILES
-from mosaicfocus.reporting.study import StudyComparison
+from mosaicfocus.reporting.study import STUDY_BACKGROUND, STUDY_FOREGROUND, STUDY_OUTPUTS, StudyComparison
 from mosaicfocus.reporting.sweep import point_label, transfer_summary
 
 
@@ -340,4 +340,24 @@ def plot_study_difference(
         _draw_difference(ax, c, limit)
     fig.suptitle(title)
     fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_tables_do_not_apply(reasons: Sequence[str], path) -> None:
+    """study_difference.png of a run the published tables do not describe: the reasons, in words,
+    in place of a difference (``study.tables_do_not_apply``)."""
+    import textwrap
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(11, 4))
+    ax.axis("off")
+    lines = ["The published tables do not apply to this run: no difference is drawn.", ""]
+    lines += [textwrap.fill(f"- {reason}", 100, subsequent_indent="  ") for reason in reasons]
+    design = (
+        f"The tables were measured on CIFAR-10's images, {', '.join(STUDY_FOREGROUND)} among the other "
+        f"{len(STUDY_BACKGROUND)} classes, a what network of {STUDY_OUTPUTS} outputs and the linear focus weights."
+    )
+    lines += ["", textwrap.fill(design, 100)]
+    ax.text(0.02, 0.95, "\n".join(lines), transform=ax.transAxes, ha="left", va="top", fontsize="large")
+    fig.suptitle("Ours against the published tables")
     _save(fig, path)
