@@ -94,6 +94,7 @@ def test_the_where_networks_report_files_carry_the_labels_their_paths_say(tmp_pa
     plan = plan_of(replicates=2, heldout={"enabled": True}, attention={"enabled": True})
     files = plan.attention_report_files("")
     assert len(files["scores"]) == 2 * 2 * (10 + 9 + 1) and len(files["matrices"]) == 4
+    assert files["health"] == [((), "results/training_health.csv")]  # the fixed rows' statuses
     names = {
         (2, "_heldout", "attention", 10): "results/replicates/2/attention/eval_heldout/attention_test10.json",
         (2, "", 7, "learned"): "results/replicates/2/attention/eval/train7_learned.json",

@@ -411,11 +411,12 @@ class Plan:
         """The where network's files of a point beside their labels: (replicate,) for a run's
         records; (replicate, split) for a split's; (replicate, split, trained on, tested on) for
         a score of its row, its column and their corner, as the what networks' evaluations are
-        labelled (report.labelled_evaluations refuses one whose content says otherwise)."""
+        labelled (report.labelled_evaluations refuses one whose content says otherwise); () for
+        the point's training-health table, whose statuses mark the fixed rows on its heatmap."""
         cells = [("attention", d) for d in DATASETS] + [(f, "learned") for f in FOCUS_LEVELS]
         cells.append(("attention", "learned"))
         files: dict[str, list[tuple[tuple, str]]] = {"focus": [], "epochs": [], "trajectory": []}
-        files.update(mosaics=[], scores=[], matrices=[])
+        files.update(mosaics=[], scores=[], matrices=[], health=[((), HEALTH_CSV.format(point=point))])
         for r in self.replicates:
             run = point + replicate_prefix(r)
             files["focus"].append(((r,), ATTENTION_FOCUS.format(run=run)))
