@@ -1,10 +1,12 @@
 """The lock-step trainer (the GPU path) against the single-model trainer, on the CPU."""
 
+from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
 import torch
 from test_health import LN3, STRICT, dead_state, easy_data
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from mosaicfocus.artifacts import load_artifact, save_artifact
@@ -162,8 +164,8 @@ def test_resuming_lockstep_training_gives_the_same_bits_as_never_stopping(datase
         assert state.losses == straight.losses and torch.equal(state.shuffle, straight.shuffle)
 
 
-class RefuseDeviceSync(TorchDispatchMode):
-    """Fails on every operation that makes the host wait for a value from the device."""
+class RefuseSyncingOps(TorchDispatchMode):
+    """Fails on every ATen operation that reads a value back from the device."""
 
     SYNCING = {"_local_scalar_dense", "item", "is_nonzero", "nonzero"}
 
@@ -173,9 +175,45 @@ class RefuseDeviceSync(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def test_refuse_device_sync_catches_a_sync():
-    with pytest.raises(AssertionError, match="device-to-host sync"), RefuseDeviceSync():
-        torch.ones(3).sum().item()
+class RefuseHostCopies(TorchFunctionMode):
+    """Fails on every tensor method that hands its values to the host. On a GPU each waits for the
+    device; on the CPU, where this stand-in runs, ``.tolist()``, ``.cpu()`` and ``.numpy()`` reach
+    no ATen op that says so (``.cpu()`` none at all), so only the Python call shows them."""
+
+    COPYING = {"tolist", "cpu", "numpy", "item"}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", None) in self.COPYING:
+            raise AssertionError(f"device-to-host sync in a training step: Tensor.{func.__name__}")
+        return func(*args, **(kwargs or {}))
+
+
+@contextmanager
+def refuse_device_sync():
+    """The CPU stand-in for a training step that never waits for the device: both checks above."""
+    with RefuseHostCopies(), RefuseSyncingOps():
+        yield
+
+
+@pytest.mark.parametrize(
+    "sync",
+    [
+        lambda x: x.sum().item(),
+        lambda x: x.tolist(),
+        lambda x: x.cpu(),
+        lambda x: x.numpy(),
+        lambda x: float(x.sum()),
+        lambda x: bool(x.sum() > 0),
+        lambda x: x.nonzero(),
+    ],
+    ids=["item", "tolist", "cpu", "numpy", "float", "bool", "nonzero"],
+)
+def test_refuse_device_sync_catches_a_sync(sync):
+    x = torch.ones(3)
+    with pytest.raises(AssertionError, match="device-to-host sync"), refuse_device_sync():
+        sync(x)
+    with refuse_device_sync():
+        (x * 2).sum(0).add_(1)  # work that stays on the device passes
 
 
 def test_a_lockstep_step_never_waits_for_the_device(datasets):
@@ -185,7 +223,7 @@ def test_a_lockstep_step_never_waits_for_the_device(datasets):
     labels = torch.stack([y for _, y in datasets])
     index = torch.stack([torch.randperm(len(batches)) for _ in SEEDS])[:, :16]
     for _ in range(2):  # the first step (fresh momentum) and a later one
-        with RefuseDeviceSync():
+        with refuse_device_sync():
             losses, _ = lockstep_step(stacked, optimizer, batches[index], labels.gather(1, index))
     assert losses.shape == (len(SEEDS),)
 

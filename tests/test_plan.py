@@ -141,3 +141,12 @@ def test_rule_study_gets_the_design_that_decides_whether_the_published_tables_ap
     # A sweep point is decided by its own values.
     swept = plan_of(data={"source": "cifar10"}, sweep={"weighting": ["linear", "dirichlet"]})
     assert [tables_do_not_apply(swept.study_design(point)) == [] for point in swept.points] == [True, False]
+
+
+def test_a_model_jobs_device_params_carry_tf32_on_cuda_alone():
+    """The model jobs' params.device: Snakemake reruns a job whose params changed, so a switch of
+    device, or of TF32 on CUDA, reruns the model jobs (test_workflow: the device switch, dry run)."""
+    plain, tf32 = plan_of(), plan_of(tf32=True)
+    assert plain.device_params("cpu") == tf32.device_params("cpu") == {"device": "cpu"}
+    assert plain.device_params("cuda") == {"device": "cuda", "tf32": False}
+    assert tf32.device_params("cuda") == {"device": "cuda", "tf32": True}
