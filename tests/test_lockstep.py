@@ -1,6 +1,6 @@
 """The lock-step trainer (the GPU path) against the single-model trainer, on the CPU."""
 
-from contextlib import contextmanager
+from contextlib import ExitStack
 from dataclasses import replace
 
 import pytest
@@ -188,11 +188,18 @@ class RefuseHostCopies(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
-@contextmanager
-def refuse_device_sync():
-    """The CPU stand-in for a training step that never waits for the device: both checks above."""
-    with RefuseHostCopies(), RefuseSyncingOps():
-        yield
+class RefuseDeviceSync:
+    """The CPU stand-in for a training step that never waits for the device: both checks above,
+    as one context (bench/gpu_check.py's guard of a whole epoch, in test_gpu_check)."""
+
+    def __enter__(self):
+        self._checks = ExitStack()
+        self._checks.enter_context(RefuseHostCopies())
+        self._checks.enter_context(RefuseSyncingOps())
+        return self
+
+    def __exit__(self, *exc):
+        return self._checks.__exit__(*exc)
 
 
 @pytest.mark.parametrize(
@@ -210,9 +217,9 @@ def refuse_device_sync():
 )
 def test_refuse_device_sync_catches_a_sync(sync):
     x = torch.ones(3)
-    with pytest.raises(AssertionError, match="device-to-host sync"), refuse_device_sync():
+    with pytest.raises(AssertionError, match="device-to-host sync"), RefuseDeviceSync():
         sync(x)
-    with refuse_device_sync():
+    with RefuseDeviceSync():
         (x * 2).sum(0).add_(1)  # work that stays on the device passes
 
 
@@ -223,7 +230,7 @@ def test_a_lockstep_step_never_waits_for_the_device(datasets):
     labels = torch.stack([y for _, y in datasets])
     index = torch.stack([torch.randperm(len(batches)) for _ in SEEDS])[:, :16]
     for _ in range(2):  # the first step (fresh momentum) and a later one
-        with refuse_device_sync():
+        with RefuseDeviceSync():
             losses, _ = lockstep_step(stacked, optimizer, batches[index], labels.gather(1, index))
     assert losses.shape == (len(SEEDS),)
 
