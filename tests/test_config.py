@@ -166,9 +166,20 @@ def test_both_cuda_checks_give_the_same_advice(monkeypatch):
     assert NO_CUDA_ADVICE in str(raised.value)
 
 
-def test_cuda_visible_devices_can_hide_every_gpu(monkeypatch):
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
-    assert host_has_gpu() is False
+def test_cuda_visible_devices_can_hide_every_gpu(monkeypatch, tmp_path):
+    """On a host with a GPU (a device node of our own, as MOSAICFOCUS_GPU_DEVICE_NODES names it to
+    the workflow): seen, then hidden by CUDA_VISIBLE_DEVICES empty or -1, and seen through "0"."""
+    from mosaicfocus.runplan import hostcheck
+
+    (tmp_path / "nvidia0").write_text("")
+    monkeypatch.setattr(hostcheck, "DEVICE_NODES", str(tmp_path / "nvidia[0-9]*"))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert host_has_gpu() is True
+    for hidden in ("-1", "", " "):
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", hidden)
+        assert host_has_gpu() is False, repr(hidden)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    assert host_has_gpu() is True
 
 
 def test_image_folder_check_counts_and_samples_headers(tmp_path):

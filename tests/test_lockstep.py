@@ -1,10 +1,12 @@
 """The lock-step trainer (the GPU path) against the single-model trainer, on the CPU."""
 
+from contextlib import ExitStack
 from dataclasses import replace
 
 import pytest
 import torch
 from test_health import LN3, STRICT, dead_state, easy_data
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from mosaicfocus.artifacts import load_artifact, save_artifact
@@ -162,8 +164,8 @@ def test_resuming_lockstep_training_gives_the_same_bits_as_never_stopping(datase
         assert state.losses == straight.losses and torch.equal(state.shuffle, straight.shuffle)
 
 
-class RefuseDeviceSync(TorchDispatchMode):
-    """Fails on every operation that makes the host wait for a value from the device."""
+class RefuseSyncingOps(TorchDispatchMode):
+    """Fails on every ATen operation that reads a value back from the device."""
 
     SYNCING = {"_local_scalar_dense", "item", "is_nonzero", "nonzero"}
 
@@ -173,9 +175,52 @@ class RefuseDeviceSync(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def test_refuse_device_sync_catches_a_sync():
+class RefuseHostCopies(TorchFunctionMode):
+    """Fails on every tensor method that hands its values to the host. On a GPU each waits for the
+    device; on the CPU, where this stand-in runs, ``.tolist()``, ``.cpu()`` and ``.numpy()`` reach
+    no ATen op that says so (``.cpu()`` none at all), so only the Python call shows them."""
+
+    COPYING = {"tolist", "cpu", "numpy", "item"}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", None) in self.COPYING:
+            raise AssertionError(f"device-to-host sync in a training step: Tensor.{func.__name__}")
+        return func(*args, **(kwargs or {}))
+
+
+class RefuseDeviceSync:
+    """The CPU stand-in for a training step that never waits for the device: both checks above,
+    as one context (bench/gpu_check.py's guard of a whole epoch, in test_gpu_check)."""
+
+    def __enter__(self):
+        self._checks = ExitStack()
+        self._checks.enter_context(RefuseHostCopies())
+        self._checks.enter_context(RefuseSyncingOps())
+        return self
+
+    def __exit__(self, *exc):
+        return self._checks.__exit__(*exc)
+
+
+@pytest.mark.parametrize(
+    "sync",
+    [
+        lambda x: x.sum().item(),
+        lambda x: x.tolist(),
+        lambda x: x.cpu(),
+        lambda x: x.numpy(),
+        lambda x: float(x.sum()),
+        lambda x: bool(x.sum() > 0),
+        lambda x: x.nonzero(),
+    ],
+    ids=["item", "tolist", "cpu", "numpy", "float", "bool", "nonzero"],
+)
+def test_refuse_device_sync_catches_a_sync(sync):
+    x = torch.ones(3)
     with pytest.raises(AssertionError, match="device-to-host sync"), RefuseDeviceSync():
-        torch.ones(3).sum().item()
+        sync(x)
+    with RefuseDeviceSync():
+        (x * 2).sum(0).add_(1)  # work that stays on the device passes
 
 
 def test_a_lockstep_step_never_waits_for_the_device(datasets):

@@ -94,6 +94,7 @@ def test_the_where_networks_report_files_carry_the_labels_their_paths_say(tmp_pa
     plan = plan_of(replicates=2, heldout={"enabled": True}, attention={"enabled": True})
     files = plan.attention_report_files("")
     assert len(files["scores"]) == 2 * 2 * (10 + 9 + 1) and len(files["matrices"]) == 4
+    assert files["health"] == [((), "results/training_health.csv")]  # the fixed rows' statuses
     names = {
         (2, "_heldout", "attention", 10): "results/replicates/2/attention/eval_heldout/attention_test10.json",
         (2, "", 7, "learned"): "results/replicates/2/attention/eval/train7_learned.json",
@@ -124,3 +125,28 @@ def test_the_sweep_reads_each_matrix_under_its_point_and_replicate():
         "results/sweep/train.lr~0.05/replicates/2/eval/accuracy.csv",
     )
     assert files["health"][0] == (("sweep/train.lr~0.02/",), "results/sweep/train.lr~0.02/training_health.csv")
+
+
+def test_rule_study_gets_the_design_that_decides_whether_the_published_tables_apply(tmp_path):
+    from mosaicfocus.reporting.study import tables_do_not_apply
+
+    tiny = plan_of().study_design("")
+    assert tiny["source"] == "synthetic" and tiny["classes"] is None
+    assert tables_do_not_apply(tiny) == [
+        "data.source is synthetic: coloured gratings made from the seed, not CIFAR-10's images"
+    ]
+    cifar = plan_of(data={"source": "cifar10"}).study_design("")
+    assert cifar["classes"][:3] == cifar["foreground_classes"] == ["airplane", "automobile", "bird"]
+    assert cifar["outputs"] == 3 and cifar["weighting"] == "linear" and tables_do_not_apply(cifar) == []
+    # A sweep point is decided by its own values.
+    swept = plan_of(data={"source": "cifar10"}, sweep={"weighting": ["linear", "dirichlet"]})
+    assert [tables_do_not_apply(swept.study_design(point)) == [] for point in swept.points] == [True, False]
+
+
+def test_a_model_jobs_device_params_carry_tf32_on_cuda_alone():
+    """The model jobs' params.device: Snakemake reruns a job whose params changed, so a switch of
+    device, or of TF32 on CUDA, reruns the model jobs (test_workflow: the device switch, dry run)."""
+    plain, tf32 = plan_of(), plan_of(tf32=True)
+    assert plain.device_params("cpu") == tf32.device_params("cpu") == {"device": "cpu"}
+    assert plain.device_params("cuda") == {"device": "cuda", "tf32": False}
+    assert tf32.device_params("cuda") == {"device": "cuda", "tf32": True}

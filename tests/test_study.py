@@ -6,17 +6,24 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
+from mosaicfocus.data.classes import CIFAR10_CLASSES
 from mosaicfocus.reporting.compare import main
-from mosaicfocus.reporting.plots import plot_study_difference
+from mosaicfocus.reporting.plots import plot_study_difference, plot_tables_do_not_apply
 from mosaicfocus.reporting.published import PUBLISHED_TABLES, published_matrix, published_midpoint
 from mosaicfocus.reporting.study import (
     classify_reproduction,
     compare_published_tables,
     compare_with_study,
     compare_with_tables,
+    tables_do_not_apply,
     verdict,
 )
-from mosaicfocus.reporting.study_text import format_reproduction, format_study_report, format_verdict
+from mosaicfocus.reporting.study_text import (
+    format_reproduction,
+    format_study_report,
+    format_tables_do_not_apply,
+    format_verdict,
+)
 
 COLUMNS = [str(j) for j in range(1, 11)]
 
@@ -308,3 +315,99 @@ def test_the_report_refuses_inputs_out_of_step_with_their_labels(tmp_path):
     assert set(labelled_records(records, [(1, 1), (1, 2)])) == {(1, 1), (1, 2)}
     with pytest.raises(ValueError, match="model_2.json is the record of the model trained on 2, but was passed as"):
         labelled_records(records[::-1], [(1, 1), (1, 2)])
+
+
+# ---------------------------------------------------------------- where the published tables apply
+
+STUDY_DESIGN = {
+    "source": "cifar10",
+    "classes": list(CIFAR10_CLASSES),
+    "foreground_classes": ["airplane", "automobile", "bird"],
+    "background_classes": ["cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+    "outputs": 3,
+    "weighting": "linear",
+}
+
+
+def test_the_published_tables_apply_to_cifar10_at_the_studys_design_alone():
+    assert tables_do_not_apply(STUDY_DESIGN) == []
+    assert tables_do_not_apply({**STUDY_DESIGN, "source": "imagefolder"}) == []  # an image folder of CIFAR-10
+    # The foreground's label order changes no accuracy.
+    assert tables_do_not_apply({**STUDY_DESIGN, "foreground_classes": ["bird", "airplane", "automobile"]}) == []
+    changes = {
+        "synthetic": ({"source": "synthetic"}, "data.source is synthetic"),
+        "other folder": ({"source": "imagefolder", "classes": ["a", "b"]}, "classes a, b: not CIFAR-10's ten"),
+        "unlisted folder": ({"source": "imagefolder", "classes": None}, "could not be listed"),
+        "foreground": ({"foreground_classes": ["cat"]}, "foreground_classes are cat"),
+        "background": ({"background_classes": ["ship", "truck"]}, "background_classes are ship, truck"),
+        "outputs": ({"outputs": 10}, "model.outputs is 10; the study's network has 3"),
+        "weighting": ({"weighting": "dirichlet"}, "weighting is dirichlet"),
+    }
+    for name, (change, reason) in changes.items():
+        (found,) = tables_do_not_apply({**STUDY_DESIGN, **change})
+        assert reason in found, name
+    assert len(tables_do_not_apply({**STUDY_DESIGN, "source": "synthetic", "outputs": 4})) == 2
+
+
+def test_the_text_and_figure_of_a_run_the_tables_do_not_describe_say_why(tmp_path):
+    reasons = tables_do_not_apply({**STUDY_DESIGN, "source": "synthetic"})
+    text = format_tables_do_not_apply(reasons)
+    assert text.startswith("The published study's 2 tables of this experiment do not apply to this run")
+    assert "  - data.source is synthetic" in text and PUBLISHED_TABLES[0].page in text
+    assert "Spearman" not in text and "mean |difference|" not in text
+    plot_tables_do_not_apply(reasons, tmp_path / "none.png")
+    assert png_height(tmp_path / "none.png") > 0
+
+
+def write_evaluation(folder, design: dict) -> None:
+    """An evaluation record of ``folder`` as the workflow writes it: what produced the scores."""
+    import json
+
+    root = {"imagefolder": str(folder / "images"), "cifar10": "data/cifar10"}
+    source = {"source": design["source"], **({"root": root[design["source"]]} if design["source"] in root else {})}
+    record = {
+        "source": source,
+        "mosaics": {k: design[k] for k in ("foreground_classes", "background_classes")},
+        "weighting": {"weighting": design["weighting"]},
+        "train": {"outputs": design["outputs"]},
+    }
+    (folder / "eval").mkdir(parents=True, exist_ok=True)
+    (folder / "eval" / "train1_test1.json").write_text(json.dumps(record))
+
+
+def write_verdict_inputs(folder, design: dict) -> None:
+    """Rule study's inputs in a results folder (every model learned: the learned means are the
+    plain ones), and an evaluation record of ``design``."""
+    import shutil
+
+    write_results(folder, 3)
+    health_table(3).to_csv(folder / "training_health.csv", index=False)
+    for name in ("accuracy", "accuracy_sd"):
+        shutil.copy(folder / f"{name}.csv", folder / f"{name.replace('accuracy', 'accuracy_learned')}.csv")
+    write_evaluation(folder, design)
+
+
+def test_cli_study_gives_the_verdict_at_the_studys_design_and_says_why_not_elsewhere(tmp_path, capsys):
+    cifar, synthetic, folder = tmp_path / "cifar", tmp_path / "synthetic", tmp_path / "folder"
+    write_verdict_inputs(cifar, STUDY_DESIGN)
+    assert main(["--study", str(cifar)]) == 0
+    out = capsys.readouterr().out
+    assert "reproduces at least one table: 90 of 90" in out and "Spearman rank correlation" in out
+    write_verdict_inputs(synthetic, {**STUDY_DESIGN, "source": "synthetic"})
+    assert main(["--study", str(synthetic)]) == 0
+    out = capsys.readouterr().out
+    assert "do not apply to this run" in out and "data.source is synthetic" in out and "Spearman" not in out
+    # An image folder: its class folders, listed where the record says it is, decide.
+    write_verdict_inputs(folder, {**STUDY_DESIGN, "source": "imagefolder"})
+    for name in ("cat", "dog"):
+        (folder / "images" / "train" / name).mkdir(parents=True)
+    assert main(["--study", str(folder)]) == 0
+    assert "data.source is imagefolder with classes cat, dog: not CIFAR-10's ten" in capsys.readouterr().out
+    for name in CIFAR10_CLASSES:
+        (folder / "images" / "train" / name).mkdir(parents=True, exist_ok=True)
+    (folder / "images" / "train" / "dog").rename(folder / "images" / "train" / "wolf")
+    assert main(["--study", str(folder)]) == 0
+    assert "not CIFAR-10's ten" in capsys.readouterr().out
+    (folder / "images" / "train" / "wolf").rename(folder / "images" / "train" / "dog")
+    assert main(["--study", str(folder)]) == 0
+    assert "reproduces at least one table: 90 of 90" in capsys.readouterr().out

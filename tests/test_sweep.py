@@ -1,5 +1,6 @@
 """Sweeps: the grid, its folders, what grid points share, the tidy table and the figures."""
 
+import json
 import subprocess
 import sys
 
@@ -173,6 +174,22 @@ def test_the_tidy_table_has_a_row_per_point_replicate_and_cell(tiny_sweep):
         assert (folder / "training_health.csv").is_file() and (folder / "plots" / "accuracy_heatmap.png").is_file()
         assert not (folder / "data").exists()
     assert (tiny_sweep / "results" / "data" / "dataset_1.pt").is_file()
+
+
+@pytest.mark.slow
+def test_what_produced_a_score_hashes_apart_for_points_one_training_setting_apart(tiny_sweep):
+    """The two points differ in train.lr alone: each point's 90 evaluations share one
+    config_sha256, and the two points' differ (test_workflow: equal configs hash alike)."""
+    hashes = {}
+    for lr in ("0.02", "0.05"):
+        records = [
+            json.loads(p.read_text())
+            for p in (tiny_sweep / "results" / "sweep" / f"train.lr~{lr}" / "eval").glob("*.json")
+        ]
+        assert len(records) == 90
+        hashes[lr] = {record["config_sha256"] for record in records}
+        assert len(hashes[lr]) == 1, lr
+    assert hashes["0.02"] != hashes["0.05"]
 
 
 @pytest.mark.slow

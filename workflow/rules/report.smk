@@ -78,6 +78,8 @@ rule study:
         runtime=report_time,
     params:
         code=code_digest("study.py"),
+        # Whether the published tables apply: the point's data and design.
+        design=by_wildcards(PLAN.study_design),
     script:
         frozen_script("study.py")
 

@@ -1,18 +1,28 @@
 from mosaicfocus.files import atomic_path, write_text_atomic
 from mosaicfocus.reporting.compare import read_verdict_files
-from mosaicfocus.reporting.plots import plot_study_difference
-from mosaicfocus.reporting.study_text import format_verdict
+from mosaicfocus.reporting.plots import plot_study_difference, plot_tables_do_not_apply
+from mosaicfocus.reporting.study import tables_do_not_apply
+from mosaicfocus.reporting.study_text import format_tables_do_not_apply, format_verdict
 from mosaicfocus.runplan.joblog import job_log
 
 inputs, outputs = snakemake.input, snakemake.output
 with job_log(snakemake.log[0], "study", declared=snakemake.resources) as log:
-    result = read_verdict_files(inputs.csv, inputs.sd_csv, inputs.learned_csv, inputs.learned_sd_csv, inputs.health)
-    text = format_verdict(result)
+    # The published tables describe one design (reporting.study.tables_do_not_apply); for any
+    # other the files say why they do not apply instead of comparing.
+    reasons = tables_do_not_apply(snakemake.params.design)
+    if reasons:
+        text = format_tables_do_not_apply(reasons)
+    else:
+        result = read_verdict_files(inputs.csv, inputs.sd_csv, inputs.learned_csv, inputs.learned_sd_csv, inputs.health)
+        text = format_verdict(result)
     write_text_atomic(outputs.text, text + "\n")
     log(text)
     with atomic_path(outputs.heatmap) as tmp:
-        plot_study_difference(
-            result.learned,
-            tmp,
-            title="Ours (models that learned) minus each published table, percentage points",
-        )
+        if reasons:
+            plot_tables_do_not_apply(reasons, tmp)
+        else:
+            plot_study_difference(
+                result.learned,
+                tmp,
+                title="Ours (models that learned) minus each published table, percentage points",
+            )

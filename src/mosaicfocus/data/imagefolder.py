@@ -27,6 +27,14 @@ def imagefolder_classes(root: str | os.PathLike, split: str = "train") -> list[s
     return classes
 
 
+def listed_classes(root: str | os.PathLike, split: str = "train") -> list[str] | None:
+    """``imagefolder_classes``, or None where the folder cannot be listed (the config check names why)."""
+    try:
+        return imagefolder_classes(root, split)
+    except (OSError, DataSourceError):
+        return None
+
+
 def image_files(class_dir: Path) -> list[Path]:
     return [class_dir / name for name in image_names(class_dir)]
 

@@ -10,8 +10,10 @@ job, from the code their evaluation records name (``provenance.code_lineage``).
 ``--study``: compares the folder's mean matrix with the two published ones (see
 ``mosaicfocus.reporting.study``), using the ``_sd`` sibling of the matrix when it
 holds values and the number of replicate matrices
-(``eval{split}/accuracy.csv``, ``replicates/*/eval{split}/accuracy.csv``) as n.
-Exit status 0; 2 when a matrix is missing or malformed.
+(``eval{split}/accuracy.csv``, ``replicates/*/eval{split}/accuracy.csv``) as n; where
+the folder's evaluations were made at another design than the study's (other data, classes,
+outputs or weighting: ``study.tables_do_not_apply``), it says why the tables do not apply
+instead, as rule study does. Exit status 0; 2 when a matrix is missing or malformed.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from mosaicfocus.reporting.study import Verdict, compare_with_tables, verdict
-from mosaicfocus.reporting.study_text import format_against_tables, format_verdict
+from mosaicfocus.data.classes import CIFAR10_CLASSES
+from mosaicfocus.data.imagefolder import listed_classes
+from mosaicfocus.reporting.study import Verdict, compare_with_tables, tables_do_not_apply, verdict
+from mosaicfocus.reporting.study_text import format_against_tables, format_tables_do_not_apply, format_verdict
 from mosaicfocus.runplan.result_files import (
     ACCURACY_CSV,
     ACCURACY_SD_CSV,
@@ -151,6 +155,27 @@ def study_report(folder: str | Path, name: str = "accuracy.csv") -> str:
     return format_against_tables(compare_with_tables(mean, sd, replicate_count(folder, name)), label=str(folder))
 
 
+def read_design(folder: str | Path) -> dict | None:
+    """The design a results folder was made at, as ``Plan.study_design`` gives it to rule study,
+    from what produced its first evaluation (``eval/train1_test1.json``); None without one."""
+    path = in_results(folder, EVALUATION, focus=1, dataset=1)
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    source = record["source"]["source"]
+    classes = {"cifar10": list(CIFAR10_CLASSES)}
+    if source == "imagefolder":
+        classes["imagefolder"] = listed_classes(record["source"]["root"])
+    return {
+        "source": source,
+        "classes": classes.get(source),
+        "foreground_classes": record["mosaics"]["foreground_classes"],
+        "background_classes": record["mosaics"]["background_classes"],
+        "outputs": record["train"]["outputs"],
+        "weighting": record["weighting"]["weighting"],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m mosaicfocus.reporting.compare", description=__doc__.split("\n\n")[0]
@@ -166,7 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give two results folders, or --study RESULTS_DIR")
     try:
         if args.study is not None:
-            if args.matrix == "accuracy.csv" and (Path(args.study) / "training_health.csv").is_file():
+            design = read_design(args.study)
+            reasons = [] if design is None else tables_do_not_apply(design)
+            if reasons:
+                print(format_tables_do_not_apply(reasons))  # as results/study_comparison.txt
+            elif args.matrix == "accuracy.csv" and (Path(args.study) / "training_health.csv").is_file():
                 print(format_verdict(read_verdict(args.study)))  # what results/study_comparison.txt says
             else:
                 print(study_report(args.study, args.matrix))

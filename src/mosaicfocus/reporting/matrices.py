@@ -4,13 +4,14 @@ Torch-free: the report's environment has no torch (its figures are in ``plots``)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mosaicfocus.data.design import ALL_DATASETS, FOCUS_LEVELS
+from mosaicfocus.files import atomic_path
 from mosaicfocus.what_network.health import HEALTH_COLUMNS, STOP_COLUMNS, health_row
 
 
@@ -102,11 +103,14 @@ def learned_mean_and_sd(
     )
 
 
-def status_labels(health: pd.DataFrame, replicates: int) -> tuple[list[str], list[int]]:
-    """Heatmap row labels and the rows to flag: the status of a single run's model, or
-    "n/N learned" over replicates; a row is flagged unless all its models learned."""
+def status_labels(
+    health: pd.DataFrame, replicates: int, levels: Sequence[int | str] = FOCUS_LEVELS
+) -> tuple[list[str], list[int | str]]:
+    """Heatmap row labels and the rows to flag, for the rows ``levels`` (``trained_on`` values of
+    ``health``): the status of a single run's model, or "n/N learned" over replicates; a row is
+    flagged unless all its models learned."""
     labels, flagged = [], []
-    for level in FOCUS_LEVELS:
+    for level in levels:
         statuses = health.loc[health["trained_on"] == level, "status"].tolist()
         learned = statuses.count("learned")
         if replicates == 1:
@@ -132,3 +136,19 @@ def mean_sd_labels(mean: pd.DataFrame, sd: pd.DataFrame) -> list[list[str]]:
         ["" if pd.isna(m) else f"{m:.1f}" if pd.isna(s) else f"{m:.1f}\n± {s:.1f}" for m, s in zip(mean_row, sd_row)]
         for mean_row, sd_row in zip(mean.to_numpy(), sd.to_numpy())
     ]
+
+
+# The CSVs the report writes for people, whose values no later step reads back (the where network's
+# matrix, its sd and its focus table, the sweep's tidy table, the health table's losses and
+# accuracies): six significant digits, so a percentage from 10 to 99.9999 keeps 4 decimals (0.0001
+# points, a hundredth of one image in 10,000) and a loss or an alpha below 1 six. The matrices a
+# later step reads back (eval*/accuracy.csv: the sweep and the where network's report;
+# accuracy*.csv: the study and compare) keep every digit.
+REPORT_FLOAT_FORMAT = "%.6g"
+
+
+def write_csv(frame: pd.DataFrame, path, *, read_back: bool, **options) -> None:
+    """``frame`` as a CSV file at ``path``, written atomically: every digit of every value where a
+    later step reads the values back (``read_back``), else ``REPORT_FLOAT_FORMAT``."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, float_format=None if read_back else REPORT_FLOAT_FORMAT, **options)

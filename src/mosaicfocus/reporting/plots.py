@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 
 from mosaicfocus.data.design import ALL_DATASETS, FOCUS_LEVELS, TILES
-from mosaicfocus.reporting.study import StudyComparison
+from mosaicfocus.reporting.matrices import mean_sd_labels, status_labels
+from mosaicfocus.reporting.study import STUDY_BACKGROUND, STUDY_FOREGROUND, STUDY_OUTPUTS, StudyComparison
 from mosaicfocus.reporting.sweep import point_label, transfer_summary
+from mosaicfocus.where_network.report import ATTENTION_ROW, TIE_POINTS, closest_text
 
 
 def _pyplot():
@@ -30,7 +32,12 @@ def _save(fig, path, dpi: int = 120) -> None:
     _pyplot().close(fig)
 
 
-# Rule report; plot_heatmap also draws attention_report's extended matrix.
+# Rule report; plot_heatmap also draws attention_report's extended matrix (plot_attention_heatmap).
+
+# What a hatched row of a heatmap means (what_network.health's rule).
+HEALTH_FOOTNOTE = (
+    "hatched rows: not every model learned (dead: all 10 fc3 units silent for an epoch; plateau: loss > 0.95 ln C)"
+)
 
 
 def plot_heatmap(
@@ -93,23 +100,74 @@ def plot_heatmap(
             va="bottom",
             wrap=True,
         )
-    fig.tight_layout(rect=(0, 0.04 if footnote else 0, 1, 1))
+    # Room for the footnote below the axes: a line of it takes about 3% of the height and holds
+    # about 170 characters (it wraps); one line keeps the 4% it always had.
+    lines = sum(math.ceil(max(len(part), 1) / 170) for part in footnote.split("\n")) if footnote else 0
+    fig.tight_layout(rect=(0, max(0.04, 0.03 * lines + 0.01) if footnote else 0, 1, 1))
     _save(fig, path)
 
 
+def plot_attention_heatmap(
+    mean: pd.DataFrame,
+    sd: pd.DataFrame,
+    replicates: int,
+    health: pd.DataFrame,
+    attention_statuses: Sequence[str],
+    closest: tuple[Sequence[int], float],
+    path,
+    mosaics: str,
+) -> list[int | str]:
+    """accuracy{split}_attention_heatmap.png: the matrix with the attention model's row and the
+    learned-focus column (``where_network.report.attention_matrix``), mean ± sd over ``replicates``,
+    on ``mosaics`` (words). Rows are labelled and hatched by training health as on
+    accuracy_heatmap.png (``matrices.status_labels``): the fixed rows by ``health``
+    (results/training_health.csv), the attention row by its what network's status in each
+    replicate; the attention row names the fixed row nearest it, or the rows tied for nearest
+    (``where_network.report.closest_rows``: ``closest``). Returns the rows hatched."""
+    levels, distance = closest
+    attention = pd.DataFrame(
+        {"replicate": range(1, len(attention_statuses) + 1), "trained_on": ATTENTION_ROW, "status": attention_statuses}
+    )
+    labels, flagged = status_labels(pd.concat([health, attention]), replicates, [*FOCUS_LEVELS, ATTENTION_ROW])
+    labels[-1] += f"\n({closest_text(levels)})"
+    footnote = (
+        f"row {ATTENTION_ROW}: its what network on datasets 1..10; column learned: each what network on {mosaics} "
+        "blended with the learned alphas; closest row by mean |difference| over datasets 1..10 "
+        f"({distance:.2f} points; rows within {TIE_POINTS:g} points of it tie)"
+    )
+    plot_heatmap(
+        mean,
+        path,
+        title=f"Accuracy (%) with the attention model, on {mosaics}"
+        + (f", mean ± sd of {replicates} replicates" if replicates > 1 else ""),
+        annotations=mean_sd_labels(mean, sd) if replicates > 1 else None,
+        row_labels=labels,
+        flagged_rows=flagged,
+        footnote=footnote + ("\n" + HEALTH_FOOTNOTE if flagged else ""),
+        xlabel="tested on dataset (1-9: focus level, 10: foreground only, learned: the focus network's alphas)",
+    )
+    return flagged
+
+
+# The nine focus levels' colours on the loss curves: a qualitative palette of ten distinct colours.
+LEVEL_PALETTE = "tab10"
+
+
 def plot_losses(curves: Mapping[int, list[pd.DataFrame]], path) -> None:
-    """Training loss per epoch: a colour per focus level, a line per replicate's kept attempt;
-    abandoned attempts dotted, with an x where they were abandoned.
+    """Training loss per epoch: a colour per focus level from a qualitative palette (nine colours
+    told apart, not shades of one scale), its number at the end of its line, a line per
+    replicate's kept attempt; abandoned attempts dotted, with an x where they were abandoned.
 
     ``curves`` maps a focus level to one loss table (columns attempt, epoch, loss) per replicate.
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 6.5))
-    colours = plt.get_cmap("viridis")
+    colours = plt.get_cmap(LEVEL_PALETTE)
     replicates = max(len(tables) for tables in curves.values())
     abandoned_any = False
+    ends = []  # (loss, epoch, level, colour) at the end of replicate 1's line: its direct label
     for level in sorted(curves):
-        colour = colours((level - 1) / (len(FOCUS_LEVELS) - 1))
+        colour = colours(level - 1)
         for k, table in enumerate(curves[level]):
             kept = table["attempt"].max()
             for attempt, rows in table.groupby("attempt"):
@@ -123,6 +181,9 @@ def plot_losses(curves: Mapping[int, list[pd.DataFrame]], path) -> None:
                         alpha=0.9,
                         label=label,
                     )
+                    end = rows.dropna(subset=["loss"]).tail(1)
+                    if k == 0 and len(end):
+                        ends.append((float(end["loss"].iloc[0]), float(end["epoch"].iloc[0]), level, colour))
                 else:
                     abandoned_any = True
                     ax.plot(
@@ -154,6 +215,7 @@ def plot_losses(curves: Mapping[int, list[pd.DataFrame]], path) -> None:
             ls=":",
             label="attempt abandoned (dead)",
         )
+    _label_line_ends(ax, ends)
     ax.set_xlabel("epoch")
     ax.set_ylabel("mean training loss (cross-entropy)")
     title = "Training loss per focus level"
@@ -162,6 +224,25 @@ def plot_losses(curves: Mapping[int, list[pd.DataFrame]], path) -> None:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     _save(fig, path)
+
+
+def _label_line_ends(ax, ends: list[tuple[float, float, int, object]]) -> None:
+    """Each line's level just right of its end, moved up where labels would overlap (lines that
+    end at the same loss keep their labels apart, in the order of their losses)."""
+    low, high = ax.get_ylim()
+    gap, right = 0.035 * (high - low), 0.01 * np.subtract(*ax.get_xlim()[::-1])
+    placed = -np.inf
+    for loss, epoch, level, colour in sorted(ends, key=lambda end: end[:3]):
+        placed = max(loss, placed + gap)
+        ax.annotate(
+            str(level),
+            (epoch, loss),
+            xytext=(epoch + right, placed),
+            color=colour,
+            fontsize="small",
+            fontweight="bold",
+            va="center",
+        )
 
 
 # Rule attention_report: the where network.
@@ -340,4 +421,24 @@ def plot_study_difference(
         _draw_difference(ax, c, limit)
     fig.suptitle(title)
     fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_tables_do_not_apply(reasons: Sequence[str], path) -> None:
+    """study_difference.png of a run the published tables do not describe: the reasons, in words,
+    in place of a difference (``study.tables_do_not_apply``)."""
+    import textwrap
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(11, 4))
+    ax.axis("off")
+    lines = ["The published tables do not apply to this run: no difference is drawn.", ""]
+    lines += [textwrap.fill(f"- {reason}", 100, subsequent_indent="  ") for reason in reasons]
+    design = (
+        f"The tables were measured on CIFAR-10's images, {', '.join(STUDY_FOREGROUND)} among the other "
+        f"{len(STUDY_BACKGROUND)} classes, a what network of {STUDY_OUTPUTS} outputs and the linear focus weights."
+    )
+    lines += ["", textwrap.fill(design, 100)]
+    ax.text(0.02, 0.95, "\n".join(lines), transform=ax.transAxes, ha="left", va="top", fontsize="large")
+    fig.suptitle("Ours against the published tables")
     _save(fig, path)

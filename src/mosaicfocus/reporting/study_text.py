@@ -10,6 +10,9 @@ from mosaicfocus.reporting.study import (
     BEYOND,
     BOTH,
     MIN_REPLICATES,
+    STUDY_BACKGROUND,
+    STUDY_FOREGROUND,
+    STUDY_OUTPUTS,
     StudyComparison,
     Verdict,
     classify_reproduction,
@@ -152,3 +155,20 @@ def format_verdict(verdict: Verdict) -> str:
             "  " + _per_row_text(c.mad_per_row),
         ]
     return "\n".join(lines)
+
+
+def format_tables_do_not_apply(reasons: list[str]) -> str:
+    """results/study_comparison.txt of a run the published tables do not describe
+    (``study.tables_do_not_apply``'s reasons): why, and no difference, correlation or verdict."""
+    return "\n".join(
+        [
+            f"The published study's {len(PUBLISHED_TABLES)} tables of this experiment do not apply to this run, "
+            "so no difference, correlation or verdict is given:",
+            *(f"  - {reason}" for reason in reasons),
+            f"They were measured on CIFAR-10's images, {', '.join(STUDY_FOREGROUND)} among the other "
+            f"{len(STUDY_BACKGROUND)} classes, with a what network of {STUDY_OUTPUTS} outputs and the linear focus "
+            "weights (docs/protocol.md); against another design a difference would measure the change of design, "
+            "not a reproduction.",
+            tables_legend(),
+        ]
+    )

@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mosaicfocus.data import design
-from mosaicfocus.data.imagefolder import image_names, imagefolder_classes
+from mosaicfocus.data.classes import CIFAR10_CLASSES
+from mosaicfocus.data.imagefolder import image_names, imagefolder_classes, listed_classes
 from mosaicfocus.errors import MosaicFocusError
 from mosaicfocus.runplan.hostcheck import lockstep_training
 from mosaicfocus.runplan.result_files import (
@@ -321,6 +322,22 @@ class Plan:
     def report_labels(self, point: str) -> dict[str, list[list]]:
         return labels_of(self.report_files(point))
 
+    def study_design(self, point: str) -> dict:
+        """What rule study needs to tell whether the published tables apply to a point
+        (``reporting.study.tables_do_not_apply``): the data source and its classes' names (an
+        image folder's listed; None where they cannot be), the class lists, outputs, weighting."""
+        cfg = self.point_config(point)
+        source = cfg["data"]["source"]
+        classes = {"cifar10": list(CIFAR10_CLASSES), "imagefolder": listed_classes(cfg["data"]["root"])}
+        return {
+            "source": source,
+            "classes": classes.get(source),
+            "foreground_classes": list(cfg["foreground_classes"]),
+            "background_classes": list(cfg["background_classes"]),
+            "outputs": cfg["model"]["outputs"],
+            "weighting": cfg["weighting"],
+        }
+
     def replicate_splits(self) -> list[tuple[int, str]]:
         """(replicate, split) of each per-replicate matrix the report writes, in its outputs' order."""
         return [(r, s) for r in self.replicates for s in self.splits]
@@ -423,11 +440,12 @@ class Plan:
         """The where network's files of a point beside their labels: (replicate,) for a run's
         records; (replicate, split) for a split's; (replicate, split, trained on, tested on) for
         a score of its row, its column and their corner, as the what networks' evaluations are
-        labelled (report.labelled_evaluations refuses one whose content says otherwise)."""
+        labelled (report.labelled_evaluations refuses one whose content says otherwise); () for
+        the point's training-health table, whose statuses mark the fixed rows on its heatmap."""
         cells = [("attention", d) for d in DATASETS] + [(f, "learned") for f in FOCUS_LEVELS]
         cells.append(("attention", "learned"))
         files: dict[str, list[tuple[tuple, str]]] = {"focus": [], "epochs": [], "trajectory": []}
-        files.update(mosaics=[], scores=[], matrices=[])
+        files.update(mosaics=[], scores=[], matrices=[], health=[((), HEALTH_CSV.format(point=point))])
         for r in self.replicates:
             run = point + replicate_prefix(r)
             files["focus"].append(((r,), ATTENTION_FOCUS.format(run=run)))

@@ -63,10 +63,32 @@ def attention_matrix(matrix: pd.DataFrame, row: Sequence[float], column: Sequenc
     return extended
 
 
-def closest_row(extended: pd.DataFrame) -> tuple[int, float]:
-    """The fixed focus level whose row is nearest the attention row (mean absolute difference
-    over datasets 1..10), and that difference."""
+# Two fixed rows tie for nearest when their distances from the attention row are equal within this
+# many percentage points: far below the smallest real difference (one image of one cell of 10, in
+# a replicate of 20,000 mosaics: 0.01 / 10 = 0.001 points; 100 replicates: 1e-5) and far above the
+# float64 rounding of a mean of ten percentages (about 1e-13).
+TIE_POINTS = 1e-6
+
+
+def closest_rows(extended: pd.DataFrame, tolerance: float = TIE_POINTS) -> tuple[list[int], float]:
+    """The fixed focus levels whose rows are nearest the attention row (mean absolute difference
+    over datasets 1..10), every level within ``tolerance`` points of the nearest (a tie), and
+    the nearest distance."""
     columns = [str(d) for d in ALL_DATASETS]
     fixed = extended.loc[list(FOCUS_LEVELS), columns].astype(float)
     distance = (fixed - extended.loc[ATTENTION_ROW, columns].astype(float).to_numpy()).abs().mean(axis=1)
-    return int(distance.idxmin()), float(distance.min())
+    nearest = float(distance.min())
+    return [int(level) for level in distance.index[distance <= nearest + tolerance]], nearest
+
+
+def closest_text(levels: Sequence[int]) -> str:
+    """``closest: row 6``, or ``closest: rows 1, 2, 3 tied``."""
+    if len(levels) == 1:
+        return f"closest: row {levels[0]}"
+    return f"closest: rows {', '.join(str(level) for level in levels)} tied"
+
+
+def closest_row(extended: pd.DataFrame) -> tuple[int, float]:
+    """The first of ``closest_rows`` and the distance (a tie is not shown: use ``closest_rows``)."""
+    levels, distance = closest_rows(extended)
+    return levels[0], distance
