@@ -78,13 +78,14 @@ def test_the_attention_run_writes_its_outputs(attention_run):
     assert cell["accuracy"] == accuracy(predict(model, learned["images"]), learned["labels"])["accuracy"]
     mosaics = pd.read_csv(results / "attention" / "mosaics.tsv", sep="\t")
     assert len(mosaics) == 300 and mosaics["mosaic"].iloc[0] == 300
+    # Tables for people, nothing reads them back: six significant digits (reporting.matrices.write_csv).
     matrix = pd.read_csv(results / "accuracy_attention.csv", index_col="trained_on")
     assert matrix.shape == (10, 11) and matrix.loc["attention", "learned"] == pytest.approx(
-        json.loads((results / "attention" / "eval" / "attention_learned.json").read_text())["accuracy"]
+        json.loads((results / "attention" / "eval" / "attention_learned.json").read_text())["accuracy"], rel=1e-5
     )
-    assert matrix.loc["4", "learned"] == cell["accuracy"]
+    assert matrix.loc["4", "learned"] == pytest.approx(cell["accuracy"], rel=1e-5)
     table = pd.read_csv(results / "attention_focus.csv")
-    assert list(table["replicate"]) == [1] and table.loc[0, "ftpt"] == pytest.approx(focus["test"]["ftpt"])
+    assert list(table["replicate"]) == [1] and table.loc[0, "ftpt"] == pytest.approx(focus["test"]["ftpt"], rel=1e-5)
     for name in ("accuracy_attention_heatmap.png", "attention_alphas.png", "attention_trajectory.png"):
         assert (results / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from mosaicfocus.runplan.joblog import job_memory

@@ -66,6 +66,7 @@ rule study:
         learned_csv=LEARNED_CSV.replace("{split}", ""),
         learned_sd_csv=LEARNED_SD_CSV.replace("{split}", ""),
         health=HEALTH_CSV,
+        run=RUN_JSON,
     output:
         text=report(STUDY_TXT, caption="../report/study.rst", category="The study"),
         heatmap=report(STUDY_PNG, caption="../report/study.rst", category="The study"),

@@ -5,10 +5,10 @@ import pandas as pd
 
 from mosaicfocus.data.design import ALL_DATASETS, FOCUS_LEVELS
 from mosaicfocus.files import atomic_path
-from mosaicfocus.reporting.matrices import labelled_evaluations, mean_and_sd, mean_sd_labels
-from mosaicfocus.reporting.plots import plot_alphas, plot_heatmap, plot_trajectory
+from mosaicfocus.reporting.matrices import labelled_evaluations, mean_and_sd, write_csv
+from mosaicfocus.reporting.plots import plot_alphas, plot_attention_heatmap, plot_trajectory
 from mosaicfocus.runplan.joblog import job_log
-from mosaicfocus.where_network.report import ATTENTION_ROW, attention_matrix, closest_row, focus_table
+from mosaicfocus.where_network.report import attention_matrix, closest_rows, closest_text, focus_table
 
 SPLIT_NAMES = {"": "test", "_heldout": "heldout"}
 SPLIT_TITLES = {"": "dataset 10's mosaics", "_heldout": "held-out mosaics (CIFAR-10 test split)"}
@@ -28,11 +28,6 @@ def labelled(kind):
     }
 
 
-def write_csv(frame, path, **options):
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, **options)
-
-
 with job_log(snakemake.log[0], "attention_report", declared=snakemake.resources) as log:
     n = len(replicates)
     focus, trajectories = labelled("focus"), labelled("trajectory")
@@ -40,8 +35,9 @@ with job_log(snakemake.log[0], "attention_report", declared=snakemake.resources)
     # Every score of the row, the column and the corner, by (replicate, split), checked against its content.
     scores = labelled_evaluations(inputs.scores, labels["scores"])
     records = [read(focus[r]) for r in replicates]
+    health = pd.read_csv(inputs.health[0])  # the fixed rows' training health (the report's table)
     table = focus_table(records, replicates, [SPLIT_NAMES[s] for s in splits])
-    write_csv(table, outputs.focus, index=False)
+    write_csv(table, outputs.focus, read_back=False, index=False)
     log("focus of the attention model, per replicate:\n" + table.round(3).to_string(index=False))
 
     for k, split in enumerate(splits):
@@ -54,24 +50,13 @@ with job_log(snakemake.log[0], "attention_report", declared=snakemake.resources)
             extended.append(attention_matrix(matrix, row, column, accuracy["attention", "learned"]))
         mean, sd = mean_and_sd(extended)
         mean, sd = (frame.reindex(extended[0].index) for frame in (mean, sd))
-        write_csv(mean, outputs.matrix[k])
-        write_csv(sd, outputs.matrix_sd[k])
-        nearest, distance = closest_row(mean)
-        log(f"{SPLIT_TITLES[split]}: the attention row is closest to focus level {nearest} ({distance:.2f} points)")
-        labels = [str(level) for level in FOCUS_LEVELS] + [f"attention\n(closest: {nearest})"]
+        write_csv(mean, outputs.matrix[k], read_back=False)
+        write_csv(sd, outputs.matrix_sd[k], read_back=False)
+        nearest, distance = closest_rows(mean)
+        log(f"{SPLIT_TITLES[split]}: nearest the attention row, {closest_text(nearest)} ({distance:.2f} points)")
+        statuses = [record["health"]["status"] for record in records]
         with atomic_path(outputs.heatmap[k]) as tmp:
-            plot_heatmap(
-                mean,
-                tmp,
-                title=f"Accuracy (%) with the attention model, on {SPLIT_TITLES[split]}"
-                + (f", mean ± sd of {n} replicates" if n > 1 else ""),
-                annotations=mean_sd_labels(mean, sd) if n > 1 else None,
-                row_labels=labels,
-                footnote=f"row {ATTENTION_ROW}: its what network on datasets 1..10; column learned: each what "
-                f"network on {SPLIT_TITLES[split]} blended with the learned alphas; closest row by mean |difference| "
-                f"over datasets 1..10 ({distance:.2f} points)",
-                xlabel="tested on dataset (1-9: focus level, 10: foreground only, learned: the focus network's alphas)",
-            )
+            plot_attention_heatmap(mean, sd, n, health, statuses, (nearest, distance), tmp, SPLIT_TITLES[split])
 
     alphas = [pd.read_csv(mosaics[r, ""], sep="\t")["foreground_alpha"].to_numpy() for r in replicates]
     effective = [record["test"]["effective_focus"] for record in records]

@@ -1,6 +1,10 @@
+import json
+
 from mosaicfocus.files import atomic_path, write_text_atomic
+from mosaicfocus.provenance import code_record
 from mosaicfocus.reporting.compare import read_verdict_files
 from mosaicfocus.reporting.plots import plot_study_difference, plot_tables_do_not_apply
+from mosaicfocus.reporting.run_description import format_description
 from mosaicfocus.reporting.study import tables_do_not_apply
 from mosaicfocus.reporting.study_text import format_tables_do_not_apply, format_verdict
 from mosaicfocus.runplan.joblog import job_log
@@ -15,6 +19,12 @@ with job_log(snakemake.log[0], "study", declared=snakemake.resources) as log:
     else:
         result = read_verdict_files(inputs.csv, inputs.sd_csv, inputs.learned_csv, inputs.learned_sd_csv, inputs.health)
         text = format_verdict(result)
+    # What was compared, from the run's records (run.json), and the code that compared it.
+    run = format_description(json.loads(open(inputs.run).read()))
+    made_by = code_record(snakemake.params.code)
+    commit = f"{made_by['commit'][:10]}{' (dirty)' if made_by['dirty'] else ''}" if made_by["commit"] else "no commit"
+    code = f"This comparison: study code {made_by['digest'][:12]} from {commit}."
+    text = f"{text}\n\nThe run compared (from its records, run.txt):\n{run}\n{code}"
     write_text_atomic(outputs.text, text + "\n")
     log(text)
     with atomic_path(outputs.heatmap) as tmp:

@@ -1,6 +1,7 @@
 import pandas as pd
 
 from mosaicfocus.files import atomic_path
+from mosaicfocus.reporting.matrices import write_csv
 from mosaicfocus.reporting.plots import plot_heatmaps, plot_summary
 from mosaicfocus.reporting.sweep import tidy_accuracy
 from mosaicfocus.runplan.joblog import job_log
@@ -16,8 +17,7 @@ with job_log(snakemake.log[0], "sweep", declared=snakemake.resources) as log:
         for (point, replicate), path in zip(params.labels["matrices"], inputs.matrices, strict=True)
     ]
     tidy = tidy_accuracy(entries)
-    with atomic_path(outputs.csv) as tmp:
-        tidy.to_csv(tmp, index=False)
+    write_csv(tidy, outputs.csv, read_back=False, index=False)
     replicates = {replicate for _, replicate in params.labels["matrices"]}
     log(f"{len(health)} grid points x {len(replicates)} replicate(s): {len(tidy)} rows")
     with atomic_path(outputs.heatmaps) as tmp:
