@@ -6,7 +6,7 @@ import shutil
 import pandas as pd
 import pytest
 import torch
-from conftest import planned_jobs, snakemake
+from conftest import copy_checkout, edited, planned_jobs, snakemake
 
 from mosaicfocus.artifacts import load_artifact, load_weights
 from mosaicfocus.what_network.evaluation import accuracy, predict
@@ -51,6 +51,18 @@ def test_enabling_attention_reruns_nothing_of_the_what_network_experiment(tiny_r
     swept = plan(workdir, "--config", ATTENTION, "sweep={attention.lr: [0.02, 0.05]}")
     jobs = {"attention": 2, "evaluate_attention": 2, "attention_report": 2, "report": 2, "study": 2}
     assert swept == {**jobs, "sweep": 1, "all": 1}
+
+
+def test_an_edit_of_the_where_network_reruns_only_its_jobs(attention_run, tmp_path):
+    """The code digest (docs/code.md): attention.py is imported by the where network's
+    training script alone; its evaluation and report rerun because their inputs do."""
+    workdir, _ = attention_run
+    checkout = copy_checkout(tmp_path / "checkout")
+    attention = checkout / "src" / "mosaicfocus" / "where_network" / "attention.py"
+    text = attention.read_text()
+    with edited(attention, text, text + "\n_EDITED_BY_THE_TEST = 1\n"):
+        result = snakemake(workdir, "-n", "--config", ATTENTION, snakefile=checkout / "Snakefile")
+    assert planned_jobs(result.stdout + result.stderr) == ATTENTION_JOBS
 
 
 def test_the_attention_run_writes_its_outputs(attention_run):

@@ -29,6 +29,7 @@ RULE_SCRIPT_MODULES = [
     "mosaicfocus.data",
     "mosaicfocus.data.design",
     "mosaicfocus.files",
+    "mosaicfocus.provenance",
 ]
 # Imported by the Snakefile while it parses: the whole run plan.
 PARSE_TIME_MODULES = [m for m in CODE.modules if m.startswith("mosaicfocus.runplan")]
