@@ -17,6 +17,7 @@ from mosaicfocus.runplan.codebase import (
     canonical,
     freeze,
     frozen_code,
+    records_without_code,
 )
 
 MODULE = '''"""A module."""
@@ -169,6 +170,18 @@ def test_a_job_of_another_invocation_runs_the_code_that_invocation_froze(tmp_pat
     assert job.origin == {"commit": "abc", "dirty": False}
     fresh = frozen_code(checkout, tmp_path / "frozen", job_of_another_invocation=False)
     assert fresh.root != planned.root and fresh.digest("job.py") != planned.digest("job.py")
+
+
+def test_results_made_before_records_named_their_code_are_told_apart(tmp_path):
+    models = tmp_path / "results" / "models"
+    models.mkdir(parents=True)
+    assert not records_without_code(tmp_path / "results"), "no results: nothing to warn of"
+    record = {"format": 1, "kind": "weights", "meta": {"trained_on": 1, "train": {}}}
+    (models / "model_1.json").write_text(json.dumps(record))
+    assert records_without_code(tmp_path / "results")
+    record["meta"]["code"] = {"train": code_record("d1")}
+    (models / "model_1.json").write_text(json.dumps(record))
+    assert not records_without_code(tmp_path / "results")
 
 
 def test_records_name_the_code_and_its_commit(monkeypatch):

@@ -314,7 +314,7 @@ def records_without_code(results: Path) -> bool:
     ]
     for path in candidates:
         try:
-            if "code" not in json.loads(path.read_text()):
+            if "code" not in json.loads(path.read_text()).get("meta", {}):
                 return True
         except (OSError, ValueError):
             continue
