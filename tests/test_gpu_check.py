@@ -117,18 +117,28 @@ def test_the_where_network_checks_hold_on_the_cpu():
     assert gpu_check.attention_repeatable("cpu", sources, mosaics)
 
 
-def test_a_failed_check_makes_the_script_exit_non_zero(monkeypatch, capsys):
-    monkeypatch.setattr(gpu_check, "against_cpu", lambda *args: 1.0)
-    monkeypatch.setattr(gpu_check, "repeatable", lambda *args: True)
-    monkeypatch.setattr(gpu_check, "resumable", lambda *args: False)
-    monkeypatch.setattr(gpu_check, "sync_found", lambda *args: "called a synchronizing CUDA operation")
-    monkeypatch.setattr(gpu_check, "ms_per_step", lambda *args, **kwargs: {})
-    monkeypatch.setattr(gpu_check, "attention_against_cpu", lambda *args: float("nan"))
-    monkeypatch.setattr(gpu_check, "attention_repeatable", lambda *args: True)
+def main_with_parts(monkeypatch, **parts) -> int:
+    """gpu_check.main on the CPU at --quick size with its parts replaced; its exit status."""
+    for name, part in parts.items():
+        monkeypatch.setattr(gpu_check, name, part)
     monkeypatch.setattr(sys, "argv", ["gpu_check.py", "--device", "cpu", "--quick"])
     with pytest.raises(SystemExit) as exit:
         gpu_check.main()
-    assert exit.value.code == 1
+    return exit.value.code
+
+
+def test_a_failed_check_makes_the_script_exit_non_zero(monkeypatch, capsys):
+    exit_code = main_with_parts(
+        monkeypatch,
+        against_cpu=lambda *args: 1.0,
+        repeatable=lambda *args: True,
+        resumable=lambda *args: False,
+        sync_found=lambda *args: "called a synchronizing CUDA operation",
+        ms_per_step=lambda *args, **kwargs: {},
+        attention_against_cpu=lambda *args: float("nan"),
+        attention_repeatable=lambda *args: True,
+    )
+    assert exit_code == 1
     out = capsys.readouterr().out
     assert "PASS 3. lock-step repeat" in out and "FAIL 4. lock-step resume" in out
     assert out.splitlines()[-1] == (
@@ -141,17 +151,17 @@ def test_a_part_that_raises_fails_and_the_parts_after_it_still_run(monkeypatch, 
     def broken(*args, **kwargs):
         raise RuntimeError("CUDA error: an illegal memory access was encountered")
 
-    monkeypatch.setattr(gpu_check, "against_cpu", lambda *args: 1e-7)
-    monkeypatch.setattr(gpu_check, "repeatable", broken)
-    monkeypatch.setattr(gpu_check, "resumable", lambda *args: True)
-    monkeypatch.setattr(gpu_check, "sync_found", lambda *args: None)
-    monkeypatch.setattr(gpu_check, "ms_per_step", broken)
-    monkeypatch.setattr(gpu_check, "attention_against_cpu", lambda *args: 1e-8)
-    monkeypatch.setattr(gpu_check, "attention_repeatable", lambda *args: True)
-    monkeypatch.setattr(sys, "argv", ["gpu_check.py", "--device", "cpu", "--quick"])
-    with pytest.raises(SystemExit) as exit:
-        gpu_check.main()
-    assert exit.value.code == 1
+    exit_code = main_with_parts(
+        monkeypatch,
+        against_cpu=lambda *args: 1e-7,
+        repeatable=broken,
+        resumable=lambda *args: True,
+        sync_found=lambda *args: None,
+        ms_per_step=broken,
+        attention_against_cpu=lambda *args: 1e-8,
+        attention_repeatable=lambda *args: True,
+    )
+    assert exit_code == 1
     out = capsys.readouterr().out
     assert "FAIL 3. lock-step repeat: raised RuntimeError: CUDA error: an illegal memory access" in out
     assert "PASS 8. where network repeat" in out

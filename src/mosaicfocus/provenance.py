@@ -57,3 +57,33 @@ def code_lineage(job: str, digest: str | None, *upstream: dict | None) -> dict:
         lineage.update(inherited or {})
     lineage[job] = code_record(digest)
     return lineage
+
+
+def code_versions(lineages) -> dict[str, dict[str, list]]:
+    """Per job, the versions of its code that ``lineages`` (records' ``code`` entries) name:
+    sorted digests, and the commits they came from as ``{"commit", "dirty"}``. More than one
+    digest for a job means the records were made by a mix of code."""
+    jobs: dict[str, dict[str, set]] = {}
+    for lineage in lineages:
+        for job, record in (lineage or {}).items():
+            entry = jobs.setdefault(job, {"digests": set(), "commits": set()})
+            entry["digests"].add(record.get("digest"))
+            entry["commits"].add((record.get("commit"), record.get("dirty")))
+    return {
+        job: {
+            "digests": sorted(d for d in entry["digests"] if d),
+            "commits": [{"commit": c, "dirty": dirty} for c, dirty in sorted(entry["commits"], key=str)],
+        }
+        for job, entry in sorted(jobs.items())
+    }
+
+
+def commit_label(commit: str | None, dirty: bool | None) -> str:
+    """A commit as people read it: its first 10 digits, ``(dirty)`` when the code differed from it."""
+    return f"{commit[:10]}{' (dirty)' if dirty else ''}" if commit else "no commit"
+
+
+def version_label(versions: dict) -> str:
+    """One job's entry of ``code_versions`` in words: its digests (12 digits) and their commits."""
+    digests = "/".join(d[:12] for d in versions["digests"]) or "none"
+    return f"{digests} from {', '.join(commit_label(c['commit'], c['dirty']) for c in versions['commits'])}"

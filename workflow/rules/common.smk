@@ -18,6 +18,7 @@ from snakemake_interface_executor_plugins.settings import ExecMode
 # package modules it imports: an edit reruns exactly the jobs whose code it changes.
 JOB_OF_ANOTHER_INVOCATION = workflow.exec_mode != ExecMode.DEFAULT
 CHECKOUT_SRC = Path(workflow.basedir) / "src"
+# codebase.FROZEN_CODE_VARIABLE, spelled out here: it says where to import the package from.
 FROZEN_ROOT = (
     os.environ.get("MOSAICFOCUS_FROZEN_CODE") if JOB_OF_ANOTHER_INVOCATION else None
 )

@@ -1,7 +1,7 @@
 import json
 
 from mosaicfocus.files import atomic_path, write_text_atomic
-from mosaicfocus.provenance import code_record
+from mosaicfocus.provenance import code_record, commit_label
 from mosaicfocus.reporting.compare import read_verdict_files
 from mosaicfocus.reporting.plots import plot_study_difference, plot_tables_do_not_apply
 from mosaicfocus.reporting.run_description import format_description
@@ -22,7 +22,7 @@ with job_log(snakemake.log[0], "study", declared=snakemake.resources) as log:
     # What was compared, from the run's records (run.json), and the code that compared it.
     run = format_description(json.loads(open(inputs.run).read()))
     made_by = code_record(snakemake.params.code)
-    commit = f"{made_by['commit'][:10]}{' (dirty)' if made_by['dirty'] else ''}" if made_by["commit"] else "no commit"
+    commit = commit_label(made_by["commit"], made_by["dirty"])
     code = f"This comparison: study code {made_by['digest'][:12]} from {commit}."
     text = f"{text}\n\nThe run compared (from its records, run.txt):\n{run}\n{code}"
     write_text_atomic(outputs.text, text + "\n")

@@ -27,6 +27,7 @@ import pandas as pd
 
 from mosaicfocus.data.classes import CIFAR10_CLASSES
 from mosaicfocus.data.imagefolder import listed_classes
+from mosaicfocus.provenance import code_versions, version_label
 from mosaicfocus.reporting.study import Verdict, compare_with_tables, tables_do_not_apply, verdict
 from mosaicfocus.reporting.study_text import format_against_tables, format_tables_do_not_apply, format_verdict
 from mosaicfocus.runplan.result_files import (
@@ -81,23 +82,17 @@ def format_report(diff: pd.DataFrame, label_a: str, label_b: str, top: int = 5) 
     return "\n".join(lines)
 
 
-def run_code(folder: str | Path) -> dict[str, dict[str, set]]:
+def run_code(folder: str | Path) -> dict[str, dict[str, list]]:
     """The code behind a results folder's matrices, job by job, from its evaluation records
-    (every replicate, both splits): ``{job: {"digests": {...}, "commits": {...}}}``; empty
-    for records made before they named their code."""
-    found: dict[str, dict[str, set]] = {}
-    for run in ("", REPLICATE_GLOB):
-        for split in ("", "_heldout"):
-            pattern = in_results("", EVALUATION, run=run, split=split, focus="*", dataset="*")
-            for path in Path(folder).glob(str(pattern)):
-                for job, record in json.loads(path.read_text()).get("code", {}).items():
-                    entry = found.setdefault(job, {"digests": set(), "commits": set()})
-                    entry["digests"].add(record.get("digest"))
-                    commit = record.get("commit")
-                    entry["commits"].add(
-                        f"{commit[:10]}{' (dirty)' if record.get('dirty') else ''}" if commit else None
-                    )
-    return found
+    (every replicate, both splits): ``provenance.code_versions``; empty for records made
+    before they named their code."""
+    paths = [
+        path
+        for run in ("", REPLICATE_GLOB)
+        for split in ("", "_heldout")
+        for path in Path(folder).glob(str(in_results("", EVALUATION, run=run, split=split, focus="*", dataset="*")))
+    ]
+    return code_versions(json.loads(path.read_text()).get("code") for path in paths)
 
 
 def code_report(folder_a: str | Path, folder_b: str | Path) -> str:
@@ -108,9 +103,7 @@ def code_report(folder_a: str | Path, folder_b: str | Path) -> str:
         return f"code: not recorded in {' and '.join(unrecorded)} (made before records named their code)"
 
     def short(entry):
-        digests = sorted(d[:12] if d else "none" for d in (entry or {}).get("digests", {None}))
-        commits = sorted(c or "no commit" for c in (entry or {}).get("commits", {None}))
-        return f"{'/'.join(digests)} from {'/'.join(commits)}"
+        return version_label(entry) if entry else "not recorded"
 
     a, b = code[folder_a], code[folder_b]
     differ = [

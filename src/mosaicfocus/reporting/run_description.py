@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 
 from mosaicfocus.errors import MosaicFocusError
+from mosaicfocus.provenance import code_versions, version_label
+from mosaicfocus.runplan.plan import without_seed
 
 # Settings a run holds once, whatever the replicate: where each lives in a model record. Their
 # "seed" entries are the replicate's (derived from the base seed), listed per replicate instead.
@@ -40,17 +42,13 @@ def _get(meta: dict, path: tuple[str, ...]):
     return meta
 
 
-def _without_seed(value):
-    return {k: v for k, v in value.items() if k != "seed"} if isinstance(value, dict) else value
-
-
 def describe_run(records: dict[tuple[int, int], dict], paths: dict[tuple[int, int], str]) -> dict:
     """The run behind model records labelled (replicate, focus level), with ``paths`` naming
     each record's file for the refusal. Raises ``RecordsDisagree`` naming the files."""
     first = min(records)
     description: dict = {}
     for name, path in RUN_WIDE.items():
-        values = {label: _without_seed(_get(meta, path)) for label, meta in sorted(records.items())}
+        values = {label: without_seed(_get(meta, path)) for label, meta in sorted(records.items())}
         distinct = {json.dumps(v, sort_keys=True) for v in values.values()}
         if len(distinct) > 1:
             other = next(label for label, v in values.items() if v != values[first])
@@ -68,25 +66,8 @@ def describe_run(records: dict[tuple[int, int], dict], paths: dict[tuple[int, in
     devices = {json.dumps(meta.get("device"), sort_keys=True) for meta in records.values()}
     description["devices"] = [json.loads(d) for d in sorted(devices)]
     description["trainers"] = sorted({meta.get("trainer", "single") for meta in records.values()})
-    description["code"] = _code(records)
+    description["code"] = code_versions(meta.get("code") for meta in records.values())
     return description
-
-
-def _code(records: dict[tuple[int, int], dict]) -> dict:
-    """Per job, the digests and commits the records name (more than one: a mix of code)."""
-    jobs: dict[str, dict[str, set]] = {}
-    for meta in records.values():
-        for job, record in meta.get("code", {}).items():
-            entry = jobs.setdefault(job, {"digests": set(), "commits": set()})
-            entry["digests"].add(record.get("digest"))
-            entry["commits"].add((record.get("commit"), record.get("dirty")))
-    return {
-        job: {
-            "digests": sorted(d for d in entry["digests"] if d),
-            "commits": [{"commit": c, "dirty": dirty} for c, dirty in sorted(entry["commits"], key=str)],
-        }
-        for job, entry in sorted(jobs.items())
-    }
 
 
 def format_description(description: dict) -> str:
@@ -116,12 +97,8 @@ def format_description(description: dict) -> str:
     if code:
         parts = []
         for job, entry in code.items():
-            commits = ", ".join(
-                f"{c['commit'][:10]}{' (dirty)' if c['dirty'] else ''}" if c["commit"] else "no commit"
-                for c in entry["commits"]
-            )
             mixed = " (MIXED: more than one version)" if len(entry["digests"]) > 1 else ""
-            parts.append(f"{job} {'/'.join(d[:12] for d in entry['digests'])}{mixed} from {commits}")
+            parts.append(f"{job}{mixed} {version_label(entry)}")
         lines.append("Code: " + "; ".join(parts) + ".")
     else:
         lines.append("Code: not recorded (made before records named their code).")

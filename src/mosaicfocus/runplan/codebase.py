@@ -144,6 +144,8 @@ class Codebase:
     src: Path
     cache: SummaryCache = field(default_factory=lambda: SummaryCache(None), repr=False)
     _summaries: dict = field(default_factory=dict, repr=False)
+    _siblings: dict = field(default_factory=dict, repr=False)
+    _module_digests: dict = field(default_factory=dict, repr=False)
 
     @cached_property
     def modules(self) -> dict[str, Path]:
@@ -156,9 +158,13 @@ class Codebase:
 
     def _summary(self, path: Path, module: str | None) -> dict:
         if path not in self._summaries:
-            siblings = sorted(p.name for p in path.parent.iterdir() if p.suffix not in (".py", ".pyc") and p.is_file())
+            folder = path.parent
+            if folder not in self._siblings:  # listed once per folder, not once per module in it
+                self._siblings[folder] = sorted(
+                    p.name for p in folder.iterdir() if p.suffix not in (".py", ".pyc") and p.is_file()
+                )
             self._summaries[path] = self.cache.summary(
-                path.read_bytes(), module, path.name == "__init__.py" and module is not None, siblings
+                path.read_bytes(), module, path.name == "__init__.py" and module is not None, self._siblings[folder]
             )
         return self._summaries[path]
 
@@ -186,12 +192,15 @@ class Codebase:
         return seen
 
     def _module_digest(self, module: str) -> str:
-        path = self.modules[module]
-        summary = self._summary(path, module)
-        digest = hashlib.sha256(summary["syntax"].encode())
-        for name in summary["data"]:
-            digest.update(b"\0" + name.encode() + b"\0" + (path.parent / name).read_bytes())
-        return digest.hexdigest()
+        """A module's syntax and the data it names; worked out once however many scripts import it."""
+        if module not in self._module_digests:
+            path = self.modules[module]
+            summary = self._summary(path, module)
+            digest = hashlib.sha256(summary["syntax"].encode())
+            for name in summary["data"]:
+                digest.update(b"\0" + name.encode() + b"\0" + (path.parent / name).read_bytes())
+            self._module_digests[module] = digest.hexdigest()
+        return self._module_digests[module]
 
     def digest(self, script: Path) -> str:
         """sha256 of ``script`` and every package module it runs, each as its syntax tree."""

@@ -100,6 +100,12 @@ def imagefolder_size(root: str, split: str) -> int | None:
         return None  # the parse-time checks name the problem
 
 
+def without_seed(params):
+    """Settings without their ``seed``: the one a replicate derives from the base seed, where
+    the rest holds for the whole run (``run_description``, ``reporting.run_description``)."""
+    return {k: v for k, v in params.items() if k != "seed"} if isinstance(params, dict) else params
+
+
 class Plan:
     """The jobs of a checked config (configcheck.check_config)."""
 
@@ -376,9 +382,6 @@ class Plan:
         """What the report of ``point`` should find in its records (``reporting.run_description``):
         replicate 1's settings as its jobs get them, without the seeds derived per replicate."""
         run = point + replicate_prefix(1)
-
-        def without_seed(params):
-            return {k: v for k, v in params.items() if k != "seed"}
 
         return {
             "source": without_seed(self.source_params(self.source_point(run), "")),
