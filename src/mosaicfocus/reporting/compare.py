@@ -7,6 +7,11 @@ Two folders: prints B - A in percentage points (rows trained on, columns tested
 on), the largest changes, and the mean absolute difference, like ``dvc metrics
 diff`` does for metrics, then whether the two were made by the same code, job by
 job, from the code their evaluation records name (``provenance.code_lineage``).
+Where both folders hold ``training_health.csv`` it goes on with what the change did
+(``mosaicfocus.reporting.effect``): the cells that moved by more than 2 sd of the
+difference of the means (two replicates or more on each side), each folder's
+distance from the published tables, row by row, and the epochs each model stopped
+at under ``train.stop_loss``.
 ``--study``: compares the folder's mean matrix with the two published ones (see
 ``mosaicfocus.reporting.study``), using the ``_sd`` sibling of the matrix when it
 holds values and the number of replicate matrices
@@ -28,6 +33,7 @@ import pandas as pd
 from mosaicfocus.data.classes import CIFAR10_CLASSES
 from mosaicfocus.data.imagefolder import listed_classes
 from mosaicfocus.provenance import code_versions, version_label
+from mosaicfocus.reporting.effect import effect, format_effect, read_replicate_study
 from mosaicfocus.reporting.study import Verdict, compare_with_tables, tables_do_not_apply, verdict
 from mosaicfocus.reporting.study_text import format_against_tables, format_tables_do_not_apply, format_verdict
 from mosaicfocus.runplan.result_files import (
@@ -199,7 +205,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(format_report(diff, args.a, args.b))
     print(code_report(args.a, args.b))
+    if args.matrix == "accuracy.csv" and all(in_results(f, HEALTH_CSV).is_file() for f in (args.a, args.b)):
+        print()
+        print(effect_report(args.a, args.b))
     return 0
+
+
+def effect_report(folder_a: str | Path, folder_b: str | Path) -> str:
+    """``effect.format_effect`` of two replicate studies; the published tables only where both runs
+    were made at the study's design (a folder without evaluation records, such as a copy in docs/,
+    is taken at the design of the other)."""
+    designs = [design for design in map(read_design, (folder_a, folder_b)) if design is not None]
+    reasons = list(dict.fromkeys(reason for design in designs for reason in tables_do_not_apply(design)))
+    found = effect(read_replicate_study(folder_a), read_replicate_study(folder_b), reasons)
+    return format_effect(found)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,9 @@ class PublishedTable:
     label: str  # what it is, in words
     page: str  # path of the page in the authors' repository
     csv: Path  # the printed values, laid out like results/accuracy.csv
+    # The epoch after which each model (focus 1..9) stopped by the authors' stop rule, read from
+    # the run's notebook (the last epoch it printed before "Finished Training"); None: no stop.
+    stop_epochs: tuple[int, ...] | None = None
 
 
 # The authors' repository prints this experiment's matrix twice, on two pages and with different numbers.
@@ -33,6 +36,7 @@ PUBLISHED_TABLES = (
         page="1_mosaic_data_attention_experiments/2_testing_what_network_with_different_where_network/"
         "4_cnn_net_10k/readme.md",
         csv=Path(__file__).with_name("published_accuracy_cnn_net_10k.csv"),
+        stop_epochs=(194, 122, 106, 92, 89, 67, 66, 62, 69),
     ),
 )
 
