@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The one call on a lent GPU machine (docs/gpu.md), from the repository root, with the bundle
+# The calls on a lent GPU machine (docs/gpu.md), from the repository root, with the bundle
 # (bench/device/bundle.py) carried:
 #   device run: command "bash bench/device/run.sh", carry ["bench/device/bundle"], timeout_s 600
+# and, only after that first call passed, the authors' protocol (issue 27):
+#   device run: command "bash bench/device/run.sh --parts install,environment,authors --budget 540",
+#               carry ["bench/device/bundle"], timeout_s 600
 # bench/device/runner.py does the work: it installs the bundle into a private folder, runs
-# each part in its own time limit (8 minutes in all) and rewrites $OUT/summary.txt and
+# each part in its own time limit (8 minutes in all by default) and rewrites $OUT/summary.txt and
 # $OUT/summary.json after every part. Arguments go to it (e.g. --budget 300); PYTHON picks
 # the interpreter (the machine's python3, which holds torch, by default).
 set -uo pipefail

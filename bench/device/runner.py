@@ -1,10 +1,11 @@
-"""The one call on a lent GPU: every check issue 28 asks for, each part in its own time limit.
+"""The calls on a lent GPU: every check issue 28 asks for, each part in its own time limit.
 
-    bash bench/device/run.sh            # on the device machine; docs/gpu.md gives the exact call
+    bash bench/device/run.sh            # on the device machine; docs/gpu.md gives the exact calls
+    bash bench/device/run.sh --parts install,environment,authors --budget 540   # the second call
 
-The parts, in order; each prints PASS or FAIL lines (some give two), and the summary under
-``--out`` ($OUT) is rewritten after every part (summary.txt, summary.json), so a run cut off
-keeps what it did:
+``--parts`` picks the parts (by default the first call's seven, in this order); each prints
+PASS or FAIL lines (some give two), and the summary under ``--out`` ($OUT) is rewritten after
+every part (summary.txt, summary.json), so a run cut off keeps what it did:
 
 - install: the bundle's wheels into a private folder (pip --no-index --no-deps --target) put
   first on PYTHONPATH; then every Requires-Dist of theirs against what Python finds there;
@@ -20,7 +21,14 @@ keeps what it did:
 - replicate: the matrix against the CPU replicate study (docs/replicate-study/): PASS when the
   mean |difference| is at most 1.5 points; the cells outside mean +- 2 sd are listed;
 - where: the where network of replicate 1 on the run's mosaics, timed until its epochs are done or
-  the budget is spent; PASS when it trained; epochs done and the projection to all of them.
+  the budget is spent; PASS when it trained; epochs done and the projection to all of them;
+- authors (not in the default list; issue 27): the authors' training protocol, ``train: {dtype:
+  float64, stop_loss: 0.001}``, with 3 replicates of the full default experiment, in the folder
+  ``authors/`` of the scratch folder, within what is left of the budget (or ``--authors-limit``);
+  its small result files go to $OUT/authors-results.tar.gz also when the time ran out, and
+  ``compare --study`` of a finished run to $OUT/authors-study.txt; PASS when the run finished with
+  its 3 replicates and its models' records hold the protocol and the config file's other training
+  settings; it prints each model's stop epoch and each replicate's wall time.
 
 Exit status 0 when every line says PASS. The CPU rehearsal (tests/test_device_runner.py) runs
 the same with ``--device cpu``, a tiny config and a bundle of already-installed packages.
@@ -33,6 +41,7 @@ import csv
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -40,6 +49,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -51,6 +61,16 @@ from wheels import environment_problems, read_wheels  # noqa: E402
 ARCHIVE_NAME = "cifar10-jpg.tar.gz"
 # Each part's own limit (s); a part gets no more than what is left of --budget.
 LIMITS = {"install": 90, "environment": 60, "gpu_check": 150, "workflow": 150, "repeat": 150, "where": 120}
+# What --parts may name; the first call runs DEFAULT_PARTS, the second install,environment,authors.
+PARTS = ("install", "environment", "gpu_check", "workflow", "repeat", "replicate", "where", "authors")
+DEFAULT_PARTS = PARTS[:-1]
+# Issue 27: the authors' protocol (docs/protocol.md, "Differences from the authors' runs") on top of
+# the config file, which keeps every other setting; Snakemake merges a --config dict key by key.
+AUTHORS_REPLICATES = 3
+AUTHORS_TRAIN = {"dtype": "float64", "stop_loss": 0.001}
+# Seconds of the budget kept back from the authors' workflow: stopping it (up to 20 s), its archive
+# and the study comparison.
+AUTHORS_AFTERMATH_S = 30
 SMALL_SUFFIXES = {".csv", ".tsv", ".json", ".txt", ".log", ".png"}
 
 
@@ -64,6 +84,10 @@ class Runner:
         self.verdicts: list[dict] = []
         self.parts: dict[str, dict] = {}
         self.env = dict(os.environ, PYTHONHASHSEED="0", PYTHONUNBUFFERED="1")
+        # The package for the parts that import it (install puts the bundle's folder before it).
+        self.env["PYTHONPATH"] = os.pathsep.join(
+            [str(REPO / "src"), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        )
         self.python = sys.executable
 
     # -- bookkeeping ---------------------------------------------------------------------------
@@ -237,8 +261,7 @@ class Runner:
         folder.mkdir(parents=True)
         command = [self.python, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
         command += ["--configfile", str(self.args.configfile), "--directory", str(folder)]
-        command += ["--cores", str(self.args.cores), "--config"]
-        command += [f"{key}={json.dumps(value)}" for key, value in overrides.items()]
+        command += ["--cores", str(self.args.cores), "--config", *config_arguments(overrides)]
         return self.run(folder.name, command, limit)
 
     def workflow(self) -> dict:
@@ -327,15 +350,127 @@ class Runner:
         self.verdict("where", done["rc"] == 0 and epochs > 0, detail)
         return found
 
-    def keep_results(self, run: Path, name: str) -> None:
-        """The run's small result files (matrices, records, logs, benchmarks, plots) under $OUT, one archive."""
+    def authors(self) -> dict:
+        """Issue 27: the authors' protocol (float64, their stop rule) with 3 replicates of the full
+        default experiment; what finished is kept under $OUT whether or not the time ran out."""
+        overrides = self.data()
+        configured = configured_train(self.args.configfile)
+        train = dict(AUTHORS_TRAIN)
+        if "epochs" in configured:
+            # One GPU job per replicate's training: GPU jobs run one at a time in an order Snakemake
+            # picks, and the chunks of three replicates taken in turns could leave none finished
+            # when the time runs out. The weights are the same for any chunking (docs/gpu.md).
+            train["epochs_per_job"] = configured["epochs"]
+        overrides.update(replicates=AUTHORS_REPLICATES, train=train)
+        folder = self.args.scratch / "authors"
+        limit = self.left() - AUTHORS_AFTERMATH_S
+        if self.args.authors_limit is not None:
+            limit = min(limit, self.args.authors_limit)
+        done = self.snakemake(folder, overrides, limit)
+        kept = self.keep_results(folder, "authors-results.tar.gz")  # first: it must not wait on anything
+        self.say(
+            f"  authors-results.tar.gz: {kept} files"
+            if kept
+            else "  authors-results.tar.gz: not written (the run made no results folder)"
+        )
+        results = folder / "results"
+        matrices = replicate_matrices(folder)
+        healths = model_healths(folder)
+        seconds = replicate_seconds(folder)
+        for replicate in sorted(set(seconds) - {0}):
+            jobs = seconds[replicate]
+            listed = ", ".join(f"{rule} {s:.1f}" for rule, s in jobs.items())
+            self.say(f"  replicate {replicate}: {sum(jobs.values()):.1f} s of jobs ({listed})")
+        if seconds.get(0):
+            self.say("  shared: " + ", ".join(f"{rule} {s:.1f} s" for rule, s in seconds[0].items()))
+        for replicate, models in sorted(healths.items()):
+            statuses = [models[level]["status"] for level in sorted(models)]
+            learned = sum(status == "learned" for status in statuses)
+            self.say(
+                f"  replicate {replicate}: stopped after epoch (focus 1..9, - = never) {stop_text(models)}; "
+                f"{learned} of {len(models)} learned"
+            )
+        progress = training_progress(folder)
+        for replicate, (epoch, seconds_in) in progress.items():
+            self.say(
+                f"  replicate {replicate}: its training log reaches epoch {epoch}, {seconds_in:.0f} s after its start"
+            )
+        problems = settings_problems(folder, configured, self.args.device)
+        for problem in problems:
+            self.say(f"  settings: {problem}")
+        study = {}
+        if (results / "accuracy.csv").is_file():
+            study = self.authors_study(folder)
+        else:
+            self.say("  authors-study.txt: not written: no results/accuracy.csv (the run did not finish)")
+        n, wanted = len(matrices), AUTHORS_REPLICATES
+        finished = done["rc"] == 0 and (results / "accuracy.csv").is_file()
+        stops = "; ".join(f"r{r} {stop_text(models)}" for r, models in sorted(healths.items())) or "no model record"
+        if finished and n == wanted:
+            detail = (
+                f"{n} replicates in {done['seconds']} s wall (float64, stop_loss 0.001); stopped after epoch: {stops}"
+            )
+        else:
+            ended = "finished" if done["rc"] == 0 else "timed out" if done["timed_out"] else f"exit {done['rc']}"
+            detail = (
+                f"{ended} after {done['seconds']} s: {n} of {wanted} replicates' matrices "
+                f"({', '.join(matrices) or 'none'}); stopped after epoch: {stops}"
+            )
+            reached = [f"r{r} epoch {epoch}" for r, (epoch, _) in progress.items() if r not in healths]
+            detail += f"; unfinished training reached {', '.join(reached)}" if reached else ""
+        if problems:
+            detail += "; " + "; ".join(problems)
+        self.verdict("authors", finished and n == wanted and not problems, detail)
+        return {
+            "overrides": overrides,
+            "seconds": done["seconds"],
+            "rc": done["rc"],
+            "timed_out": done["timed_out"],
+            "limit_s": done["limit_s"],
+            "archived_files": kept,
+            "replicate_matrices": matrices,
+            "stopped_at_epoch": {r: {lv: h["stopped_at_epoch"] for lv, h in m.items()} for r, m in healths.items()},
+            "status": {r: {lv: h["status"] for lv, h in m.items()} for r, m in healths.items()},
+            "replicate_seconds": seconds,
+            "training_log": progress,
+            "settings_problems": problems,
+            **study,
+        }
+
+    def authors_study(self, folder: Path) -> dict:
+        """compare --study of the finished run into $OUT/authors-study.txt, and its mean matrix
+        against the CPU float32 replicate study (printed, not judged: the later comparison's)."""
+        command = [self.python, "-m", "mosaicfocus.reporting.compare", "--study", str(folder / "results")]
+        done = self.run("study", command, 60)
+        (self.out / "authors-study.txt").write_text(done["output"])
+        said = "written" if done["rc"] == 0 else f"written, but compare ended with exit {done['rc']}"
+        self.say(f"  authors-study.txt: {said} ({len(done['output'].splitlines())} lines)")
+        reference = self.args.reference
+        found = against_replicates(
+            read_matrix(folder / "results" / "accuracy.csv"),
+            read_matrix(reference / "accuracy.csv"),
+            read_matrix(reference / "accuracy_sd.csv"),
+        )
+        self.say(
+            f"  against the CPU replicate study (float32, {reference.name}): mean |difference| "
+            f"{found['mean_abs_difference']:.2f} points, largest {found['max_abs_difference']:.2f}; "
+            f"{len(found['outside'])} of {found['cells']} cells outside its mean +- 2 sd (not judged here)"
+        )
+        return {"study_rc": done["rc"], "against_replicate_study": found}
+
+    def keep_results(self, run: Path, name: str) -> int:
+        """The run's small result files (matrices, records, logs, benchmarks, plots) under $OUT, one
+        archive; the number of files in it (0 and no archive when the run has no results folder)."""
         results = run / "results"
         if not results.is_dir():
-            return
+            return 0
+        kept = 0
         with tarfile.open(self.out / name, "w:gz") as tar:
             for path in sorted(results.rglob("*")):
                 if path.is_file() and path.suffix in SMALL_SUFFIXES:
                     tar.add(path, arcname=str(path.relative_to(run)))
+                    kept += 1
+        return kept
 
 
 def rule_seconds(run: Path) -> dict[str, float]:
@@ -348,6 +483,116 @@ def rule_seconds(run: Path) -> dict[str, float]:
                 rows[0]["s"]
             )
     return found
+
+
+def config_arguments(overrides: dict) -> list[str]:
+    """``--config`` entries for the overrides: key=JSON. Snakemake reads each value as YAML (JSON is
+    YAML) with its nested scalars as strings, which the workflow's config check reads back, and
+    merges a dict into the config file's section of that name key by key: ``train={"dtype":
+    "float64"}`` keeps the config file's lr and epochs (tests/test_device_runner.py checks both)."""
+    return [f"{key}={json.dumps(value)}" for key, value in overrides.items()]
+
+
+def configured_train(configfile: Path) -> dict:
+    """The config file's train section (what the authors' run must keep besides the protocol)."""
+    import yaml  # the machine has it; only the authors' part needs it
+
+    return (yaml.safe_load(configfile.read_text()) or {}).get("train") or {}
+
+
+def replicate_of(run: Path, path: Path) -> int:
+    """Replicate of a file in a results folder: r for results/replicates/<r>/..., else 1."""
+    parts = path.relative_to(run / "results").parts
+    return int(parts[1]) if parts[0] == "replicates" else 1
+
+
+def replicate_matrices(run: Path) -> list[str]:
+    """The replicates' matrices that exist (results/eval/accuracy.csv, results/replicates/*/eval/accuracy.csv)."""
+    found = [run / "results" / "eval" / "accuracy.csv", *(run / "results" / "replicates").glob("*/eval/accuracy.csv")]
+    existing = sorted((p for p in found if p.is_file()), key=lambda p: replicate_of(run, p))
+    return [str(p.relative_to(run)) for p in existing]
+
+
+def model_healths(run: Path) -> dict[int, dict[int, dict]]:
+    """replicate -> focus level -> {status, stopped_at_epoch (None: never)}: from
+    results/training_health.csv when the run made it, else from the model records there are."""
+    table = run / "results" / "training_health.csv"
+    found: dict[int, dict[int, dict]] = {}
+    if table.is_file():
+        for row in csv.DictReader(table.open()):
+            stopped = row.get("stopped_at_epoch") or None
+            found.setdefault(int(row["replicate"]), {})[int(row["trained_on"])] = {
+                "status": row["status"],
+                "stopped_at_epoch": None if stopped is None else int(float(stopped)),
+            }
+        return found
+    for path in sorted((run / "results").glob("**/models/model_*.json")):
+        health = json.loads(path.read_text())["meta"]["health"]
+        level = int(path.stem.removeprefix("model_"))
+        found.setdefault(replicate_of(run, path), {})[level] = {
+            "status": health["status"],
+            "stopped_at_epoch": health.get("stopped_at_epoch"),
+        }
+    return dict(sorted(found.items()))
+
+
+def stop_text(models: dict[int, dict]) -> str:
+    """The stop epochs of a replicate's models in focus order, - for a model that never stopped."""
+    return " ".join(
+        "-" if models[level]["stopped_at_epoch"] is None else str(models[level]["stopped_at_epoch"])
+        for level in sorted(models)
+    )
+
+
+EPOCH_LINE = re.compile(r"^\[([-\d]+ [:\d]+)\] .*: network \d+: epoch (\d+) loss ")
+
+
+def training_progress(run: Path) -> dict[int, tuple[int, float]]:
+    """replicate -> (the furthest epoch its lock-step training log reached, seconds from the log's
+    first line to that line): how far a replicate cut off by the time limit got."""
+    found: dict[int, tuple[int, float]] = {}
+    for path in sorted((run / "results").glob("**/logs/train_lockstep*.log")):
+        lines = path.read_text(errors="replace").splitlines()
+        start = re.match(r"^\[([-\d]+ [:\d]+)\]", lines[0]) if lines else None
+        epochs = [(int(m[2]), m[1]) for m in map(EPOCH_LINE.match, lines) if m]
+        if not (start and epochs):
+            continue
+        epoch, stamp = max(epochs)
+        seconds = (datetime.fromisoformat(stamp) - datetime.fromisoformat(start[1])).total_seconds()
+        replicate = replicate_of(run, path)
+        if epoch > found.get(replicate, (0, 0.0))[0]:
+            found[replicate] = (epoch, seconds)
+    return dict(sorted(found.items()))
+
+
+def replicate_seconds(run: Path) -> dict[int, dict[str, float]]:
+    """Wall seconds per job from the benchmark files, by replicate (0: the jobs the replicates
+    share, source_images)."""
+    found: dict[int, dict[str, float]] = {}
+    for job, seconds in rule_seconds(run).items():
+        parts = job.split("/")
+        replicate = int(parts[1]) if parts[0] == "replicates" else 0 if parts[0].startswith("source_images") else 1
+        found.setdefault(replicate, {})[parts[-1]] = seconds
+    return dict(sorted(found.items()))
+
+
+def settings_problems(run: Path, configured: dict, device: str) -> list[str]:
+    """What the models' records say they were trained with and on, against the authors' protocol,
+    the config file's other training settings (a --config dict that replaced the section would show
+    here) and the run's device."""
+    wanted = {
+        **{key: configured[key] for key in ("lr", "momentum", "batch_size", "restarts", "epochs") if key in configured},
+        **AUTHORS_TRAIN,
+    }
+    problems = []
+    for path in sorted((run / "results").glob("**/models/model_*.json")):
+        meta = json.loads(path.read_text())["meta"]
+        for key, value in wanted.items():
+            if meta["train"].get(key) != value:
+                problems.append(f"{path.relative_to(run)} has {key} {meta['train'].get(key)!r}, not {value!r}")
+        if meta["device"].get("type") != device:
+            problems.append(f"{path.relative_to(run)} was trained on {meta['device'].get('type')}, not {device}")
+    return problems[:5] + ([f"... {len(problems) - 5} more"] if len(problems) > 5 else [])
 
 
 def model_devices(run: Path) -> list[dict]:
@@ -384,6 +629,15 @@ def against_replicates(matrix: dict, mean: dict, sd: dict) -> dict:
     }
 
 
+def part_list(text: str) -> list[str]:
+    """--parts: names from PARTS, comma-separated."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in PARTS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"{', '.join(unknown) or 'no part'}: the parts are {', '.join(PARTS)}")
+    return names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "/tmp/mosaicfocus-device-out")))
@@ -399,10 +653,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="gpu_check.py on CPU-sized data")
     parser.add_argument("--site", type=Path, default=Path("/tmp/mosaicfocus-site"))
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/mosaicfocus-scratch"))
+    parser.add_argument(
+        "--parts",
+        type=part_list,
+        default=list(DEFAULT_PARTS),
+        help=f"the parts to run, comma-separated, in order (default {','.join(DEFAULT_PARTS)}; also: authors)",
+    )
+    parser.add_argument(
+        "--authors-limit", type=float, help="seconds for the authors' workflow (default: what is left of the budget)"
+    )
     runner = Runner(parser.parse_args())
     runner.say(f"mosaicfocus device run: device {runner.args.device}, budget {runner.args.budget:.0f} s, ")
     runner.say(f"config {runner.args.configfile}, bundle {runner.args.bundle}, summary in {runner.out}")
-    for name in ("install", "environment", "gpu_check", "workflow", "repeat", "replicate", "where"):
+    runner.say(f"parts: {', '.join(runner.args.parts)}")
+    for name in runner.args.parts:
         runner.part(name, getattr(runner, name))
     runner.write_summary(finished=True)
     runner.say("\n== summary (" + str(runner.out / "summary.txt") + ")")
