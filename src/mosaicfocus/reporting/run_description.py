@@ -42,22 +42,30 @@ def _get(meta: dict, path: tuple[str, ...]):
     return meta
 
 
+def _one_value(name: str, values: dict, paths: dict):
+    """The one value that records (``values`` by label) hold for ``name``; ``RecordsDisagree``
+    naming two of their files (``paths`` by the same labels) where they hold more than one."""
+    values = dict(sorted(values.items()))
+    first = next(iter(values))
+    distinct = {json.dumps(v, sort_keys=True) for v in values.values()}
+    if len(distinct) > 1:
+        other = next(label for label, v in values.items() if v != values[first])
+        raise RecordsDisagree(
+            f"the records of this report describe different runs: {name} is {values[first]} in "
+            f"{paths[first]} but {values[other]} in {paths[other]}; rerun the workflow for one configuration "
+            "(a results folder holds one run)"
+        )
+    return values[first]
+
+
 def describe_run(records: dict[tuple[int, int], dict], paths: dict[tuple[int, int], str]) -> dict:
     """The run behind model records labelled (replicate, focus level), with ``paths`` naming
     each record's file for the refusal. Raises ``RecordsDisagree`` naming the files."""
-    first = min(records)
     description: dict = {}
     for name, path in RUN_WIDE.items():
-        values = {label: without_seed(_get(meta, path)) for label, meta in sorted(records.items())}
-        distinct = {json.dumps(v, sort_keys=True) for v in values.values()}
-        if len(distinct) > 1:
-            other = next(label for label, v in values.items() if v != values[first])
-            raise RecordsDisagree(
-                f"the records of this report describe different runs: {name} is {values[first]} in "
-                f"{paths[first]} but {values[other]} in {paths[other]}; rerun the workflow for one configuration "
-                "(a results folder holds one run)"
-            )
-        description[name] = values[first]
+        description[name] = _one_value(
+            name, {label: without_seed(_get(meta, path)) for label, meta in records.items()}, paths
+        )
     replicates = sorted({r for r, _ in records})
     description["replicates"] = len(replicates)
     levels = {r: sorted(f for q, f in records if q == r) for r in replicates}
@@ -85,24 +93,34 @@ def format_description(description: dict) -> str:
         f"{', '.join(description['foreground_classes'])} among background "
         f"{', '.join(mosaics.get('background_classes', []))}.",
         f"Mosaics: {mosaics.get('count')} ({description['weighting'].get('weighting')} weighting); "
-        f"{description['replicates']} replicate(s), seeds "
-        + ", ".join(f"{r}: {s}" for r, s in description["replicate_seeds"].items())
-        + ".",
+        f"{description['replicates']} replicate(s), seeds {_seeds_text(description['replicate_seeds'])}.",
         f"Training: {train.get('epochs')} epochs, SGD lr {train.get('lr')}, momentum {train.get('momentum')}, "
         f"batch {train.get('batch_size')}, restarts {train.get('restarts')}; "
         f"trainer {', '.join(description['trainers'])}.",
-        "Devices: " + "; ".join(_device(d) for d in description["devices"]) + ".",
+        devices_text(description["devices"]),
+        code_text(description["code"]),
     ]
-    code = description["code"]
-    if code:
-        parts = []
-        for job, entry in code.items():
-            mixed = " (MIXED: more than one version)" if len(entry["digests"]) > 1 else ""
-            parts.append(f"{job}{mixed} {version_label(entry)}")
-        lines.append("Code: " + "; ".join(parts) + ".")
-    else:
-        lines.append("Code: not recorded (made before records named their code).")
     return "\n".join(lines)
+
+
+def devices_text(devices: list) -> str:
+    return "Devices: " + "; ".join(_device(d) for d in devices) + "."
+
+
+def code_text(code: dict) -> str:
+    """A description's ``code`` (``provenance.code_versions``) in one line, a job with more than
+    one version marked."""
+    if not code:
+        return "Code: not recorded (made before records named their code)."
+    parts = []
+    for job, entry in code.items():
+        mixed = " (MIXED: more than one version)" if len(entry["digests"]) > 1 else ""
+        parts.append(f"{job}{mixed} {version_label(entry)}")
+    return "Code: " + "; ".join(parts) + "."
+
+
+def _seeds_text(seeds: dict) -> str:
+    return ", ".join(f"{r}: {s}" for r, s in seeds.items())
 
 
 def _device(device: dict | None) -> str:
