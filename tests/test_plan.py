@@ -95,6 +95,13 @@ def test_the_where_networks_report_files_carry_the_labels_their_paths_say(tmp_pa
     files = plan.attention_report_files("")
     assert len(files["scores"]) == 2 * 2 * (10 + 9 + 1) and len(files["matrices"]) == 4
     assert files["health"] == [((), "results/training_health.csv")]  # the fixed rows' statuses
+    # Its run description: its own records, and the what networks' run it sits on.
+    assert files["records"] == [
+        ((1,), "results/attention/model.json"),
+        ((2,), "results/replicates/2/attention/model.json"),
+    ]
+    assert files["run"] == [((), "results/run.json")]
+    assert {"results/attention_run.json", "results/attention_run.txt"} <= set(plan.all_outputs())
     names = {
         (2, "_heldout", "attention", 10): "results/replicates/2/attention/eval_heldout/attention_test10.json",
         (2, "", 7, "learned"): "results/replicates/2/attention/eval/train7_learned.json",

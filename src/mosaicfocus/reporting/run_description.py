@@ -9,6 +9,11 @@ that disagree are named, and the report refuses them. What may differ by replica
 beside the matrices (``run.json``, and ``run.txt`` in words for the HTML report),
 and ``snakemake --report`` compares it with its own configuration before it builds
 anything (``runplan.plan.report_config_problems``).
+
+The where network's report describes its own run the same way (``attention_run.json``,
+``attention_run.txt``): from its records (``focus.json``, ``model.json``, its scores) and the
+what networks' run it sits on (the point's ``run.json``), refusing records of another run, with
+each job's code as ``provenance.code_versions`` gives it.
 """
 
 from __future__ import annotations
@@ -129,3 +134,80 @@ def _device(device: dict | None) -> str:
     if device.get("type") == "cuda":
         return f"GPU {device.get('name')} (torch {device.get('torch')})"
     return f"CPU {device.get('processor')} ({device.get('capability')}, torch {device.get('torch')})"
+
+
+# -- the where network's run ------------------------------------------------------------------
+
+# What the attention job writes into both of its records (focus.json and model.json's meta).
+ATTENTION_MADE_BY = ("seed", "train", "mosaics", "code")
+
+
+def describe_attention_run(
+    focus: dict[int, dict], records: dict[int, dict], scores: list[dict], what: dict, paths: dict
+) -> dict:
+    """The where network's run, from its records by replicate: ``focus`` (focus.json), ``records``
+    (model.json's meta), the ``scores`` of its row, column and corner (their devices and code), and
+    ``what``, the run.json of the what networks' run it sits on. ``paths``: {"focus": {r: path},
+    "records": {r: path}, "run": path}, to name the files a refusal is about.
+
+    Refused (``RecordsDisagree``): a replicate whose two records say different things; training
+    settings or mosaics that differ between replicates; mosaics not those of the what networks' run
+    (its settings, each replicate's seed, its number of replicates)."""
+    what = json.loads(json.dumps(what))  # as read back from run.json: replicate keys are text
+    for r in sorted(focus):
+        for name in ATTENTION_MADE_BY:
+            if json.dumps(focus[r].get(name), sort_keys=True) != json.dumps(records[r].get(name), sort_keys=True):
+                raise RecordsDisagree(
+                    f"the where network's records of replicate {r} come from different runs: {name} is "
+                    f"{focus[r].get(name)} in {paths['focus'][r]} but {records[r].get(name)} in "
+                    f"{paths['records'][r]}; rerun the workflow for one configuration"
+                )
+    train = _one_value("the where network's training", {r: m.get("train") for r, m in focus.items()}, paths["focus"])
+    mosaics = _one_value("mosaics", {r: without_seed(m.get("mosaics")) for r, m in focus.items()}, paths["focus"])
+    first = min(focus)
+    if json.dumps(mosaics, sort_keys=True) != json.dumps(what.get("mosaics"), sort_keys=True):
+        raise RecordsDisagree(
+            f"the where network and the what networks were trained on different mosaics: {mosaics} in "
+            f"{paths['focus'][first]} but {what.get('mosaics')} in {paths['run']}; rerun the workflow"
+        )
+    if what.get("replicates") != len(focus):
+        raise RecordsDisagree(
+            f"the where network's report reads {len(focus)} replicate(s), but {paths['run']} describes "
+            f"{what.get('replicates')}; rerun the workflow"
+        )
+    for r in sorted(focus):
+        seed, expected = focus[r].get("mosaics", {}).get("seed"), what.get("replicate_seeds", {}).get(str(r))
+        if seed != expected:
+            raise RecordsDisagree(
+                f"replicate {r}'s where network was trained on the mosaics of seed {seed} ({paths['focus'][r]}), "
+                f"but replicate {r} of the what networks' run on those of seed {expected} ({paths['run']}); "
+                "rerun the workflow"
+            )
+    devices = {json.dumps(m.get("device"), sort_keys=True) for m in [*records.values(), *scores]}
+    return {
+        "replicates": len(focus),
+        "seeds": {r: focus[r].get("seed") for r in sorted(focus)},
+        "mosaics": mosaics,
+        "train": train,
+        "devices": [json.loads(d) for d in sorted(devices)],
+        "code": code_versions([*(focus[r].get("code") for r in sorted(focus)), *(s.get("code") for s in scores)]),
+        "what_network": what,
+    }
+
+
+def format_attention_description(description: dict) -> str:
+    """The where network's run in words (``attention_run.txt``), then the what networks' run."""
+    train = description["train"]
+    lines = [
+        f"Where network: a focus network and a what network (Module2, {train.get('outputs')} outputs) trained "
+        f"jointly on each replicate's training-half mosaics ({description['mosaics'].get('count')} mosaics, "
+        f"the what networks' own), {train.get('epochs')} epochs, SGD lr {train.get('lr')}, momentum "
+        f"{train.get('momentum')}, batch {train.get('batch_size')}, restarts {train.get('restarts')}; "
+        f"{description['replicates']} replicate(s), seeds {_seeds_text(description['seeds'])}.",
+        devices_text(description["devices"]),
+        code_text(description["code"]),
+        "",
+        "The what networks it sits on (run.txt):",
+        format_description(description["what_network"]),
+    ]
+    return "\n".join(lines)

@@ -34,6 +34,8 @@ from mosaicfocus.runplan.result_files import (
     ATTENTION_MOSAICS,
     ATTENTION_RECORD,
     ATTENTION_ROW,
+    ATTENTION_RUN_JSON,
+    ATTENTION_RUN_TXT,
     ATTENTION_TRAJECTORY,
     ATTENTION_TRAJECTORY_PNG,
     DATASET,
@@ -362,7 +364,16 @@ class Plan:
         if self.attention:
             outputs += [
                 *expand([ATTENTION_MATRIX_CSV, ATTENTION_HEATMAP_PNG], point=point, split=self.splits),
-                *expand([ATTENTION_FOCUS_CSV, ATTENTION_ALPHAS_PNG, ATTENTION_TRAJECTORY_PNG], point=point),
+                *expand(
+                    [
+                        ATTENTION_FOCUS_CSV,
+                        ATTENTION_ALPHAS_PNG,
+                        ATTENTION_TRAJECTORY_PNG,
+                        ATTENTION_RUN_JSON,
+                        ATTENTION_RUN_TXT,
+                    ],
+                    point=point,
+                ),
             ]
         return outputs
 
@@ -444,14 +455,17 @@ class Plan:
         records; (replicate, split) for a split's; (replicate, split, trained on, tested on) for
         a score of its row, its column and their corner, as the what networks' evaluations are
         labelled (report.labelled_evaluations refuses one whose content says otherwise); () for
-        the point's training-health table, whose statuses mark the fixed rows on its heatmap."""
+        the point's training-health table, whose statuses mark the fixed rows on its heatmap, and
+        its run.json, the what networks' run the where network's run description sits on."""
         cells = [("attention", d) for d in DATASETS] + [(f, "learned") for f in FOCUS_LEVELS]
         cells.append(("attention", "learned"))
-        files: dict[str, list[tuple[tuple, str]]] = {"focus": [], "epochs": [], "trajectory": []}
+        files: dict[str, list[tuple[tuple, str]]] = {"focus": [], "records": [], "epochs": [], "trajectory": []}
         files.update(mosaics=[], scores=[], matrices=[], health=[((), HEALTH_CSV.format(point=point))])
+        files["run"] = [((), RUN_JSON.format(point=point))]
         for r in self.replicates:
             run = point + replicate_prefix(r)
             files["focus"].append(((r,), ATTENTION_FOCUS.format(run=run)))
+            files["records"].append(((r,), ATTENTION_RECORD.format(run=run)))
             files["epochs"].append(((r,), ATTENTION_EPOCHS.format(run=run)))
             files["trajectory"].append(((r,), ATTENTION_TRAJECTORY.format(run=run)))
             for s in self.splits:

@@ -74,6 +74,9 @@ ATTENTION_MATRIX_SD_CSV = "results/{point}accuracy{split}_attention_sd.csv"
 ATTENTION_HEATMAP_PNG = "results/{point}plots/accuracy{split}_attention_heatmap.png"
 ATTENTION_ALPHAS_PNG = "results/{point}plots/attention_alphas.png"
 ATTENTION_TRAJECTORY_PNG = "results/{point}plots/attention_trajectory.png"
+# The where network's run, read from its records and the point's run.json (reporting.run_description).
+ATTENTION_RUN_JSON = "results/{point}attention_run.json"
+ATTENTION_RUN_TXT = "results/{point}attention_run.txt"
 
 
 def in_results(folder: str | Path, pattern: str, **wildcards) -> Path:
