@@ -132,6 +132,16 @@ def test_the_sweep_reads_each_matrix_under_its_point_and_replicate():
         "results/sweep/train.lr~0.05/replicates/2/eval/accuracy.csv",
     )
     assert files["health"][0] == (("sweep/train.lr~0.02/",), "results/sweep/train.lr~0.02/training_health.csv")
+    # Each point's run, which the sweep lists and checks against the point's values.
+    assert files["runs"][1] == (("sweep/train.lr~0.05/",), "results/sweep/train.lr~0.05/run.json")
+    assert "attention_runs" not in files
+    assert {"results/sweep/runs.json", "results/sweep/runs.txt"} <= set(plan.all_outputs())
+    # The where network's keys are found in its own description, attention_run.json.
+    swept = plan_of(attention={"enabled": True}, sweep={"attention.lr": [0.02, 0.05]}).sweep_files()
+    assert swept["attention_runs"][0] == (
+        ("sweep/attention.lr~0.02/",),
+        "results/sweep/attention.lr~0.02/attention_run.json",
+    )
 
 
 def test_rule_study_gets_the_design_that_decides_whether_the_published_tables_apply(tmp_path):

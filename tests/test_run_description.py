@@ -2,18 +2,23 @@
 
 import copy
 import json
+import re
 
 import pytest
 from conftest import REPO, TINY_CONFIG, snakemake
 
 from mosaicfocus.reporting.run_description import (
+    SWEPT_IN_DESCRIPTION,
     RecordsDisagree,
     describe_attention_run,
     describe_run,
+    describe_sweep,
     format_attention_description,
     format_description,
+    format_sweep,
 )
 from mosaicfocus.runplan.plan import config_disagreements
+from mosaicfocus.runplan.runs import SWEEPABLE
 
 RECORD = {
     "trained_on": 1,
@@ -193,6 +198,76 @@ def test_a_where_network_on_fewer_replicates_than_its_what_networks_is_refused()
     focus, metas, scores, _, paths = where_records(replicates=1)
     with pytest.raises(RecordsDisagree, match=r"reads 1 replicate\(s\), but results/run.json describes 2"):
         describe_attention_run(focus, metas, scores, what_run(2), paths)
+
+
+# -- the sweep's grid points ---------------------------------------------------------------------
+
+
+def point_run(lr, digest="ab" * 32):
+    def change(meta):
+        meta["train"]["lr"] = lr
+        meta["code"]["train"]["digest"] = digest
+
+    found, paths = records(1)
+    for meta in found.values():
+        change(meta)
+    return json.loads(json.dumps(describe_run(found, paths)))
+
+
+POINTS = [("sweep/train.lr~0.02/", {"train.lr": 0.02}), ("sweep/train.lr~0.05/", {"train.lr": 0.05})]
+RUN_PATHS = {"runs": {folder: f"results/{folder}run.json" for folder, _ in POINTS}}
+
+
+def test_each_grid_point_is_listed_with_the_run_that_made_it():
+    runs = {POINTS[0][0]: point_run(0.02), POINTS[1][0]: point_run(0.05)}
+    described = describe_sweep(POINTS, runs, RUN_PATHS)
+    first = described["points"][0]
+    assert first["point"] == "sweep/train.lr~0.02/" and first["values"] == {"train.lr": 0.02}
+    assert first["run"] == "results/sweep/train.lr~0.02/run.json"
+    assert first["replicate_seeds"] == {"1": 7} and first["devices"] == [RECORD["device"]]
+    assert first["code"] == runs[POINTS[0][0]]["code"] and first["trainers"] == ["single"]
+    text = format_sweep(described)
+    assert "Every point was made by the same code of each job." in text
+    assert "train.lr=0.05 (results/sweep/train.lr~0.05/run.json): 1 replicate(s), seeds 1: 7; trainer single." in text
+    assert "  Code: train abababababab from c0ffeec0ff." in text
+    # Points trained by different code are told apart.
+    runs[POINTS[1][0]] = point_run(0.05, digest="cd" * 32)
+    text = format_sweep(describe_sweep(POINTS, runs, RUN_PATHS))
+    assert "The code of train differs between points" in text and "train cdcdcdcdcdcd" in text
+
+
+def test_a_grid_point_whose_run_holds_other_values_is_refused():
+    runs = {POINTS[0][0]: point_run(0.02), POINTS[1][0]: point_run(0.02)}  # the second point's run is lr 0.02
+    with pytest.raises(
+        RecordsDisagree,
+        match=r"grid point sweep/train.lr~0.05/ was not made by the run its folder names "
+        r"\(results/sweep/train.lr~0.05/run.json\): train.lr: the point's folder says 0.05, its run.json has 0.02",
+    ):
+        describe_sweep(POINTS, runs, RUN_PATHS)
+
+
+def test_every_sweepable_key_is_checked_where_its_run_records_it():
+    assert set(SWEPT_IN_DESCRIPTION) == set(SWEEPABLE)
+    run = point_run(0.02)
+    where = {"train": {"lr": 0.3, "epochs": 40}, "seeds": {"1": 501}, "devices": [], "code": {}}
+    folder = "sweep/x/"
+    paths = {"runs": {folder: "run.json"}, "attention": {folder: "attention_run.json"}}
+
+    def check(values, attention=where):
+        return describe_sweep([(folder, values)], {folder: run}, paths, {folder: attention})["points"][0]
+
+    # Settings run.json leaves out hold their defaults; linear weighting uses no alpha.
+    values = {"seed": 7, "mosaics.count": 600, "train.dtype": "float32", "train.stop_loss": None}
+    check({**values, "weighting": "linear", "dirichlet_alpha": 0.1, "attention.lr": 0.3})
+    assert check({"attention.epochs": 40})["attention"]["seeds"] == {"1": 501}
+    for values, refusal in [
+        ({"seed": 8}, "seed: the point's folder says 8, its run.json has 7"),
+        ({"train.dtype": "float64"}, "train.dtype: the point's folder says 'float64', its run.json has 'float32'"),
+        ({"train.stop_loss": 0.001}, "train.stop_loss: the point's folder says 0.001, its run.json has None"),
+        ({"attention.lr": 0.02}, "attention.lr: the point's folder says 0.02, its attention_run.json has 0.3"),
+    ]:
+        with pytest.raises(RecordsDisagree, match=re.escape(refusal)):
+            check(values)
 
 
 @pytest.mark.slow

@@ -10,10 +10,12 @@ beside the matrices (``run.json``, and ``run.txt`` in words for the HTML report)
 and ``snakemake --report`` compares it with its own configuration before it builds
 anything (``runplan.plan.report_config_problems``).
 
-The where network's report describes its own run the same way (``attention_run.json``,
-``attention_run.txt``): from its records (``focus.json``, ``model.json``, its scores) and the
-what networks' run it sits on (the point's ``run.json``), refusing records of another run, with
-each job's code as ``provenance.code_versions`` gives it.
+Two other reports describe their own run the same way. The where network's report
+(``attention_run.json``, ``attention_run.txt``) reads its records (``focus.json``, ``model.json``,
+its scores) and the what networks' run it sits on (the point's ``run.json``), and refuses records
+of another run. The sweep's summary (``sweep/runs.json``, ``runs.txt``) lists each grid point's
+run from the point's ``run.json`` and refuses one whose run holds other values than the point's
+folder says. Both keep each job's code as ``provenance.code_versions`` gives it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import json
 from mosaicfocus.errors import MosaicFocusError
 from mosaicfocus.provenance import code_versions, version_label
 from mosaicfocus.runplan.plan import without_seed
+from mosaicfocus.runplan.runs import format_value
 
 # Settings a run holds once, whatever the replicate: where each lives in a model record. Their
 # "seed" entries are the replicate's (derived from the base seed), listed per replicate instead.
@@ -210,4 +213,124 @@ def format_attention_description(description: dict) -> str:
         "The what networks it sits on (run.txt):",
         format_description(description["what_network"]),
     ]
+    return "\n".join(lines)
+
+
+# -- a sweep's grid points --------------------------------------------------------------------
+
+# Where each sweepable key (runplan.runs.SWEEPABLE) is found in a run's description: "run" is the
+# point's run.json (the what networks), "attention" its attention_run.json (the where network).
+SWEPT_IN_DESCRIPTION = {
+    "seed": ("run", ("replicate_seeds", "1")),  # replicate 1 keeps the point's seed
+    "mosaics.count": ("run", ("mosaics", "count")),
+    "weighting": ("run", ("weighting", "weighting")),
+    "dirichlet_alpha": ("run", ("weighting", "alpha")),
+    "model.outputs": ("run", ("train", "outputs")),
+    "train.lr": ("run", ("train", "lr")),
+    "train.momentum": ("run", ("train", "momentum")),
+    "train.batch_size": ("run", ("train", "batch_size")),
+    "train.epochs": ("run", ("train", "epochs")),
+    "train.restarts": ("run", ("train", "restarts")),
+    "train.dtype": ("run", ("train", "dtype")),
+    "train.stop_loss": ("run", ("train", "stop_loss")),
+    "attention.epochs": ("attention", ("train", "epochs")),
+    "attention.lr": ("attention", ("train", "lr")),
+    "attention.momentum": ("attention", ("train", "momentum")),
+    "attention.batch_size": ("attention", ("train", "batch_size")),
+    "attention.restarts": ("attention", ("train", "restarts")),
+}
+# What a record holds by leaving a key out (runplan.plan.train_settings writes these only when set).
+ABSENT_MEANS = {"train.dtype": "float32", "train.stop_loss": None}
+_MISSING = object()
+
+
+def swept_disagreements(values: dict, descriptions: dict[str, dict]) -> list[str]:
+    """Where a grid point's run (``descriptions``: "run", and "attention" for the where network's
+    keys, as read back from their JSON files) holds other values than the point's folder says,
+    as 'key: the point's folder says X, its run.json has Y'."""
+    found = []
+    for key, value in values.items():
+        which, path = SWEPT_IN_DESCRIPTION[key]
+        described = descriptions.get(which)
+        name = "attention_run.json" if which == "attention" else "run.json"
+        if described is None:
+            found.append(f"{key}: its {name} was not read")
+            continue
+        if key == "dirichlet_alpha" and _get(described, ("weighting", "weighting")) != "dirichlet":
+            continue  # linear weighting uses no alpha (a sweep of weighting and alpha together)
+        node = described
+        for part in path:
+            node = node.get(part, _MISSING) if isinstance(node, dict) else _MISSING
+        if node is _MISSING:
+            node = ABSENT_MEANS.get(key, _MISSING)
+        if node is _MISSING or node != value:
+            shown = "nothing" if node is _MISSING else repr(node)
+            found.append(f"{key}: the point's folder says {value!r}, its {name} has {shown}")
+    return found
+
+
+def describe_sweep(points: list[tuple[str, dict]], runs: dict[str, dict], paths: dict, attention=None) -> dict:
+    """Each grid point (its folder, its swept values) and the run that made it: the key lines of its
+    run.json (``runs`` by folder, read back from JSON; ``paths`` {"runs": {folder: path}, and
+    "attention": {folder: path} with ``attention``}) and, where the where network's keys are swept,
+    of its attention_run.json (``attention`` by folder). Raises ``RecordsDisagree`` for a point whose
+    run holds other values than its folder says."""
+    described = []
+    for folder, values in points:
+        run = json.loads(json.dumps(runs[folder]))
+        own = {"run": run}
+        if attention is not None:
+            own["attention"] = json.loads(json.dumps(attention[folder]))
+        problems = swept_disagreements(values, own)
+        if problems:
+            where = paths["runs"][folder] + (f" and {paths['attention'][folder]}" if attention is not None else "")
+            raise RecordsDisagree(
+                f"the grid point {folder} was not made by the run its folder names ({where}): "
+                + "; ".join(problems)
+                + "; rerun the workflow for this sweep"
+            )
+        entry = {"point": folder, "values": values, "run": paths["runs"][folder]}
+        entry.update({key: run.get(key) for key in ("replicates", "replicate_seeds", "devices", "trainers", "code")})
+        if attention is not None:
+            where = own["attention"]
+            entry["attention"] = {"run": paths["attention"][folder], "train": where.get("train")}
+            entry["attention"].update({key: where.get(key) for key in ("seeds", "devices", "code")})
+        described.append(entry)
+    return {"points": described}
+
+
+def format_sweep(description: dict) -> str:
+    """The grid points and their runs in words (``sweep/runs.txt``): first which jobs' code differs
+    between points, then per point its seeds, devices, trainers and code."""
+    points = description["points"]
+    versions: dict[str, set] = {}
+    for point in points:
+        for code in (point.get("code") or {}, (point.get("attention") or {}).get("code") or {}):
+            for job, entry in code.items():
+                versions.setdefault(job, set()).add(tuple(entry["digests"]))
+    differing = sorted(job for job, found in versions.items() if len(found) > 1)
+    lines = [
+        f"{len(points)} grid point(s), each from its own run.json (the records of its models)."
+        + (
+            f" The code of {', '.join(differing)} differs between points: see each point's code."
+            if differing
+            else " Every point was made by the same code of each job."
+        )
+    ]
+    for point in points:
+        label = ", ".join(f"{key}={format_value(value)}" for key, value in point["values"].items())
+        lines += [
+            "",
+            f"{label} ({point['run']}): {point['replicates']} replicate(s), seeds "
+            f"{_seeds_text(point['replicate_seeds'])}; trainer {', '.join(point['trainers'])}.",
+            "  " + devices_text(point["devices"]),
+            "  " + code_text(point["code"]),
+        ]
+        where = point.get("attention")
+        if where:
+            lines += [
+                f"  Where network ({where['run']}): seeds {_seeds_text(where['seeds'])}.",
+                "  " + devices_text(where["devices"]),
+                "  " + code_text(where["code"]),
+            ]
     return "\n".join(lines)

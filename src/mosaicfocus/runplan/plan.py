@@ -58,11 +58,14 @@ from mosaicfocus.runplan.result_files import (
     STUDY_TXT,
     SWEEP_CSV,
     SWEEP_HEATMAPS_PNG,
+    SWEEP_RUNS_JSON,
+    SWEEP_RUNS_TXT,
     SWEEP_SUMMARY_PNG,
     TRAINING_STATE,
     in_results,
 )
 from mosaicfocus.runplan.runs import (
+    SWEEPABLE,
     apply_point,
     chunk_epochs,
     grid,
@@ -379,15 +382,21 @@ class Plan:
 
     def sweep_files(self) -> dict[str, list[tuple[tuple, str]]]:
         """The sweep's inputs beside their labels: (point, replicate) for a replicate's matrix,
-        (point,) for a point's health table."""
-        return {
+        (point,) for a point's health table and the description of its run (run.json, and
+        attention_run.json where the where network's keys are swept), which the sweep checks
+        against the point's values."""
+        files = {
             "matrices": [
                 ((point, r), REPLICATE_MATRIX.format(run=point + replicate_prefix(r), split=""))
                 for point in self.points
                 for r in self.replicates
             ],
             "health": [((point,), HEALTH_CSV.format(point=point)) for point in self.points],
+            "runs": [((point,), RUN_JSON.format(point=point)) for point in self.points],
         }
+        if any(SWEEPABLE[key] == "attention" for key in self.sweep):
+            files["attention_runs"] = [((point,), ATTENTION_RUN_JSON.format(point=point)) for point in self.points]
+        return files
 
     def run_description(self, point: str) -> dict:
         """What the report of ``point`` should find in its records (``reporting.run_description``):
@@ -409,6 +418,7 @@ class Plan:
         outputs = [path for point in self.points for path in self.point_outputs(point)]
         if self.sweep:
             outputs += [SWEEP_CSV, SWEEP_HEATMAPS_PNG, *expand(SWEEP_SUMMARY_PNG, key=list(self.sweep))]
+            outputs += [SWEEP_RUNS_JSON, SWEEP_RUNS_TXT]
         return outputs
 
     # -- the where network --------------------------------------------------------------------

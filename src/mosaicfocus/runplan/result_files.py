@@ -49,6 +49,9 @@ STUDY_PNG = "results/{point}plots/study_difference.png"
 SWEEP_CSV = "results/sweep/accuracy.csv"
 SWEEP_HEATMAPS_PNG = "results/sweep/plots/accuracy_heatmaps.png"
 SWEEP_SUMMARY_PNG = "results/sweep/plots/summary_{key}.png"
+# Each grid point and the run that made it, read from the points' run.json (reporting.run_description).
+SWEEP_RUNS_JSON = "results/sweep/runs.json"
+SWEEP_RUNS_TXT = "results/sweep/runs.txt"
 
 # The where network (attention.enabled), per run and over a point's replicates.
 ATTENTION_MODEL = "results/{run}attention/model.pt"
