@@ -156,6 +156,7 @@ def test_the_where_networks_run_is_described_from_its_records_and_the_run_it_sit
     assert described["code"]["evaluate_attention"]["digests"] == ["34" * 32]
     assert described["what_network"] == what_run()
     text = format_attention_description(described)
+    assert "trained jointly on the training half of each replicate's 600 mosaics (the what networks' own)" in text
     assert "40 epochs, SGD lr 0.05, momentum 0.8, batch 16, restarts 2" in text
     assert "2 replicate(s), seeds 1: 501, 2: 502" in text
     assert "attention efefefefefef from c0ffeec0ff" in text and "evaluate_attention 343434343434" in text

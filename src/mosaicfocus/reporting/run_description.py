@@ -203,8 +203,8 @@ def format_attention_description(description: dict) -> str:
     train = description["train"]
     lines = [
         f"Where network: a focus network and a what network (Module2, {train.get('outputs')} outputs) trained "
-        f"jointly on each replicate's training-half mosaics ({description['mosaics'].get('count')} mosaics, "
-        f"the what networks' own), {train.get('epochs')} epochs, SGD lr {train.get('lr')}, momentum "
+        f"jointly on the training half of each replicate's {description['mosaics'].get('count')} mosaics "
+        f"(the what networks' own), {train.get('epochs')} epochs, SGD lr {train.get('lr')}, momentum "
         f"{train.get('momentum')}, batch {train.get('batch_size')}, restarts {train.get('restarts')}; "
         f"{description['replicates']} replicate(s), seeds {_seeds_text(description['seeds'])}.",
         devices_text(description["devices"]),
