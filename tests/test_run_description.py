@@ -261,6 +261,8 @@ def test_every_sweepable_key_is_checked_where_its_run_records_it():
     values = {"seed": 7, "mosaics.count": 600, "train.dtype": "float32", "train.stop_loss": None}
     check({**values, "weighting": "linear", "dirichlet_alpha": 0.1, "attention.lr": 0.3})
     assert check({"attention.epochs": 40})["attention"]["seeds"] == {"1": 501}
+    described = describe_sweep([(folder, {"attention.lr": 0.3})], {folder: run}, paths, {folder: where})
+    assert "  Where network (attention_run.json): 40 epochs, SGD lr 0.3, momentum None" in format_sweep(described)
     for values, refusal in [
         ({"seed": 8}, "seed: the point's folder says 8, its run.json has 7"),
         ({"train.dtype": "float64"}, "train.dtype: the point's folder says 'float64', its run.json has 'float32'"),

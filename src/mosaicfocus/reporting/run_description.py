@@ -102,9 +102,7 @@ def format_description(description: dict) -> str:
         f"{', '.join(mosaics.get('background_classes', []))}.",
         f"Mosaics: {mosaics.get('count')} ({description['weighting'].get('weighting')} weighting); "
         f"{description['replicates']} replicate(s), seeds {_seeds_text(description['replicate_seeds'])}.",
-        f"Training: {train.get('epochs')} epochs, SGD lr {train.get('lr')}, momentum {train.get('momentum')}, "
-        f"batch {train.get('batch_size')}, restarts {train.get('restarts')}; "
-        f"trainer {', '.join(description['trainers'])}.",
+        f"Training: {_training_text(train)}; trainer {', '.join(description['trainers'])}.",
         devices_text(description["devices"]),
         code_text(description["code"]),
     ]
@@ -125,6 +123,13 @@ def code_text(code: dict) -> str:
         mixed = " (MIXED: more than one version)" if len(entry["digests"]) > 1 else ""
         parts.append(f"{job}{mixed} {version_label(entry)}")
     return "Code: " + "; ".join(parts) + "."
+
+
+def _training_text(train: dict) -> str:
+    return (
+        f"{train.get('epochs')} epochs, SGD lr {train.get('lr')}, momentum {train.get('momentum')}, "
+        f"batch {train.get('batch_size')}, restarts {train.get('restarts')}"
+    )
 
 
 def _seeds_text(seeds: dict) -> str:
@@ -204,9 +209,8 @@ def format_attention_description(description: dict) -> str:
     lines = [
         f"Where network: a focus network and a what network (Module2, {train.get('outputs')} outputs) trained "
         f"jointly on the training half of each replicate's {description['mosaics'].get('count')} mosaics "
-        f"(the what networks' own), {train.get('epochs')} epochs, SGD lr {train.get('lr')}, momentum "
-        f"{train.get('momentum')}, batch {train.get('batch_size')}, restarts {train.get('restarts')}; "
-        f"{description['replicates']} replicate(s), seeds {_seeds_text(description['seeds'])}.",
+        f"(the what networks' own), {_training_text(train)}; {description['replicates']} replicate(s), "
+        f"seeds {_seeds_text(description['seeds'])}.",
         devices_text(description["devices"]),
         code_text(description["code"]),
         "",
@@ -329,7 +333,8 @@ def format_sweep(description: dict) -> str:
         where = point.get("attention")
         if where:
             lines += [
-                f"  Where network ({where['run']}): seeds {_seeds_text(where['seeds'])}.",
+                f"  Where network ({where['run']}): {_training_text(where.get('train') or {})}; "
+                f"seeds {_seeds_text(where['seeds'])}.",
                 "  " + devices_text(where["devices"]),
                 "  " + code_text(where["code"]),
             ]
