@@ -100,6 +100,13 @@ def test_the_attention_run_writes_its_outputs(attention_run):
     assert list(table["replicate"]) == [1] and table.loc[0, "ftpt"] == pytest.approx(focus["test"]["ftpt"], rel=1e-5)
     for name in ("accuracy_attention_heatmap.png", "attention_alphas.png", "attention_trajectory.png"):
         assert (results / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The run it describes, from its records, on the what networks' run (attention_run.json, .txt).
+    described = json.loads((results / "attention_run.json").read_text())
+    assert described["train"] == {**focus["train"], "epochs": 3} and described["seeds"] == {"1": focus["seed"]}
+    assert described["what_network"] == json.loads((results / "run.json").read_text())
+    assert {"attention", "evaluate_attention", "mosaics", "source_images"} <= set(described["code"])
+    text = (results / "attention_run.txt").read_text()
+    assert "3 epochs, SGD lr 0.02" in text and "The what networks it sits on (run.txt):\nImages: synthetic" in text
     from mosaicfocus.runplan.joblog import job_memory
 
     jobs = {job["job"]: job for job in job_memory(results) if "attention" in job["job"]}

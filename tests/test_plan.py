@@ -95,6 +95,13 @@ def test_the_where_networks_report_files_carry_the_labels_their_paths_say(tmp_pa
     files = plan.attention_report_files("")
     assert len(files["scores"]) == 2 * 2 * (10 + 9 + 1) and len(files["matrices"]) == 4
     assert files["health"] == [((), "results/training_health.csv")]  # the fixed rows' statuses
+    # Its run description: its own records, and the what networks' run it sits on.
+    assert files["records"] == [
+        ((1,), "results/attention/model.json"),
+        ((2,), "results/replicates/2/attention/model.json"),
+    ]
+    assert files["run"] == [((), "results/run.json")]
+    assert {"results/attention_run.json", "results/attention_run.txt"} <= set(plan.all_outputs())
     names = {
         (2, "_heldout", "attention", 10): "results/replicates/2/attention/eval_heldout/attention_test10.json",
         (2, "", 7, "learned"): "results/replicates/2/attention/eval/train7_learned.json",
@@ -125,6 +132,16 @@ def test_the_sweep_reads_each_matrix_under_its_point_and_replicate():
         "results/sweep/train.lr~0.05/replicates/2/eval/accuracy.csv",
     )
     assert files["health"][0] == (("sweep/train.lr~0.02/",), "results/sweep/train.lr~0.02/training_health.csv")
+    # Each point's run, which the sweep lists and checks against the point's values.
+    assert files["runs"][1] == (("sweep/train.lr~0.05/",), "results/sweep/train.lr~0.05/run.json")
+    assert "attention_runs" not in files
+    assert {"results/sweep/runs.json", "results/sweep/runs.txt"} <= set(plan.all_outputs())
+    # The where network's keys are found in its own description, attention_run.json.
+    swept = plan_of(attention={"enabled": True}, sweep={"attention.lr": [0.02, 0.05]}).sweep_files()
+    assert swept["attention_runs"][0] == (
+        ("sweep/attention.lr~0.02/",),
+        "results/sweep/attention.lr~0.02/attention_run.json",
+    )
 
 
 def test_rule_study_gets_the_design_that_decides_whether_the_published_tables_apply(tmp_path):

@@ -175,6 +175,16 @@ def test_the_tidy_table_has_a_row_per_point_replicate_and_cell(tiny_sweep):
         assert (folder / "training_health.csv").is_file() and (folder / "plots" / "accuracy_heatmap.png").is_file()
         assert not (folder / "data").exists()
     assert (tiny_sweep / "results" / "data" / "dataset_1.pt").is_file()
+    # Which run made each point: its values beside its run.json's seeds, devices and code.
+    runs = json.loads((tiny_sweep / "results" / "sweep" / "runs.json").read_text())["points"]
+    assert [(p["point"], p["values"]) for p in runs] == [
+        ("sweep/train.lr~0.02/", {"train.lr": 0.02}),
+        ("sweep/train.lr~0.05/", {"train.lr": 0.05}),
+    ]
+    own_run = json.loads((tiny_sweep / "results" / "sweep" / "train.lr~0.05" / "run.json").read_text())
+    assert runs[1]["code"] == own_run["code"] and runs[1]["replicate_seeds"] == own_run["replicate_seeds"] == {"1": 7}
+    text = (tiny_sweep / "results" / "sweep" / "runs.txt").read_text()
+    assert "train.lr=0.05 (results/sweep/train.lr~0.05/run.json): 1 replicate(s), seeds 1: 7" in text
 
 
 @pytest.mark.slow

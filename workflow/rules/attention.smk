@@ -97,6 +97,12 @@ rule attention_report:
             caption="../report/attention.rst",
             category="Attention",
         ),
+        run_json=ATTENTION_RUN_JSON,
+        run_txt=report(
+            ATTENTION_RUN_TXT,
+            caption="../report/attention_run.rst",
+            category="Attention",
+        ),
     log:
         "results/{point}logs/attention_report.log",
     conda:

@@ -98,6 +98,10 @@ rule sweep:
             caption="../report/sweep_summary.rst",
             category="Sweep",
         ),
+        runs_json=SWEEP_RUNS_JSON,
+        runs_txt=report(
+            SWEEP_RUNS_TXT, caption="../report/sweep_runs.rst", category="Sweep"
+        ),
     log:
         "results/sweep/logs/sweep.log",
     conda:

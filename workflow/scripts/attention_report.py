@@ -4,9 +4,10 @@ from pathlib import Path
 import pandas as pd
 
 from mosaicfocus.data.design import ALL_DATASETS, FOCUS_LEVELS
-from mosaicfocus.files import atomic_path
+from mosaicfocus.files import atomic_path, write_json_atomic, write_text_atomic
 from mosaicfocus.reporting.matrices import labelled_evaluations, mean_and_sd, write_csv
 from mosaicfocus.reporting.plots import plot_alphas, plot_attention_heatmap, plot_trajectory
+from mosaicfocus.reporting.run_description import describe_attention_run, format_attention_description
 from mosaicfocus.runplan.joblog import job_log
 from mosaicfocus.where_network.report import attention_matrix, closest_rows, closest_text, focus_table
 
@@ -34,7 +35,21 @@ with job_log(snakemake.log[0], "attention_report", declared=snakemake.resources)
     mosaics, matrices = labelled("mosaics"), labelled("matrices")
     # Every score of the row, the column and the corner, by (replicate, split), checked against its content.
     scores = labelled_evaluations(inputs.scores, labels["scores"])
-    records = [read(focus[r]) for r in replicates]
+    # The run, from the where network's own records and the what networks' run.json; records of
+    # another run are refused before anything is written.
+    focus_records = {r: read(focus[r]) for r in replicates}
+    model_paths = labelled("records")
+    description = describe_attention_run(
+        focus_records,
+        {r: read(model_paths[r])["meta"] for r in replicates},
+        [score for split_scores in scores.values() for score in split_scores],
+        read(inputs.run[0]),
+        {"focus": focus, "records": model_paths, "run": inputs.run[0]},
+    )
+    write_json_atomic(outputs.run_json, description)
+    write_text_atomic(outputs.run_txt, format_attention_description(description) + "\n")
+    log("the where network's run, from its records:\n" + format_attention_description(description))
+    records = [focus_records[r] for r in replicates]
     health = pd.read_csv(inputs.health[0])  # the fixed rows' training health (the report's table)
     table = focus_table(records, replicates, [SPLIT_NAMES[s] for s in splits])
     write_csv(table, outputs.focus, read_back=False, index=False)

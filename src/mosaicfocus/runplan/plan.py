@@ -34,6 +34,8 @@ from mosaicfocus.runplan.result_files import (
     ATTENTION_MOSAICS,
     ATTENTION_RECORD,
     ATTENTION_ROW,
+    ATTENTION_RUN_JSON,
+    ATTENTION_RUN_TXT,
     ATTENTION_TRAJECTORY,
     ATTENTION_TRAJECTORY_PNG,
     DATASET,
@@ -56,11 +58,14 @@ from mosaicfocus.runplan.result_files import (
     STUDY_TXT,
     SWEEP_CSV,
     SWEEP_HEATMAPS_PNG,
+    SWEEP_RUNS_JSON,
+    SWEEP_RUNS_TXT,
     SWEEP_SUMMARY_PNG,
     TRAINING_STATE,
     in_results,
 )
 from mosaicfocus.runplan.runs import (
+    SWEEPABLE,
     apply_point,
     chunk_epochs,
     grid,
@@ -362,21 +367,36 @@ class Plan:
         if self.attention:
             outputs += [
                 *expand([ATTENTION_MATRIX_CSV, ATTENTION_HEATMAP_PNG], point=point, split=self.splits),
-                *expand([ATTENTION_FOCUS_CSV, ATTENTION_ALPHAS_PNG, ATTENTION_TRAJECTORY_PNG], point=point),
+                *expand(
+                    [
+                        ATTENTION_FOCUS_CSV,
+                        ATTENTION_ALPHAS_PNG,
+                        ATTENTION_TRAJECTORY_PNG,
+                        ATTENTION_RUN_JSON,
+                        ATTENTION_RUN_TXT,
+                    ],
+                    point=point,
+                ),
             ]
         return outputs
 
     def sweep_files(self) -> dict[str, list[tuple[tuple, str]]]:
         """The sweep's inputs beside their labels: (point, replicate) for a replicate's matrix,
-        (point,) for a point's health table."""
-        return {
+        (point,) for a point's health table and the description of its run (run.json, and
+        attention_run.json where the where network's keys are swept), which the sweep checks
+        against the point's values."""
+        files = {
             "matrices": [
                 ((point, r), REPLICATE_MATRIX.format(run=point + replicate_prefix(r), split=""))
                 for point in self.points
                 for r in self.replicates
             ],
             "health": [((point,), HEALTH_CSV.format(point=point)) for point in self.points],
+            "runs": [((point,), RUN_JSON.format(point=point)) for point in self.points],
         }
+        if any(SWEEPABLE[key] == "attention" for key in self.sweep):
+            files["attention_runs"] = [((point,), ATTENTION_RUN_JSON.format(point=point)) for point in self.points]
+        return files
 
     def run_description(self, point: str) -> dict:
         """What the report of ``point`` should find in its records (``reporting.run_description``):
@@ -398,6 +418,7 @@ class Plan:
         outputs = [path for point in self.points for path in self.point_outputs(point)]
         if self.sweep:
             outputs += [SWEEP_CSV, SWEEP_HEATMAPS_PNG, *expand(SWEEP_SUMMARY_PNG, key=list(self.sweep))]
+            outputs += [SWEEP_RUNS_JSON, SWEEP_RUNS_TXT]
         return outputs
 
     # -- the where network --------------------------------------------------------------------
@@ -444,14 +465,17 @@ class Plan:
         records; (replicate, split) for a split's; (replicate, split, trained on, tested on) for
         a score of its row, its column and their corner, as the what networks' evaluations are
         labelled (report.labelled_evaluations refuses one whose content says otherwise); () for
-        the point's training-health table, whose statuses mark the fixed rows on its heatmap."""
+        the point's training-health table, whose statuses mark the fixed rows on its heatmap, and
+        its run.json, the what networks' run the where network's run description sits on."""
         cells = [("attention", d) for d in DATASETS] + [(f, "learned") for f in FOCUS_LEVELS]
         cells.append(("attention", "learned"))
-        files: dict[str, list[tuple[tuple, str]]] = {"focus": [], "epochs": [], "trajectory": []}
+        files: dict[str, list[tuple[tuple, str]]] = {"focus": [], "records": [], "epochs": [], "trajectory": []}
         files.update(mosaics=[], scores=[], matrices=[], health=[((), HEALTH_CSV.format(point=point))])
+        files["run"] = [((), RUN_JSON.format(point=point))]
         for r in self.replicates:
             run = point + replicate_prefix(r)
             files["focus"].append(((r,), ATTENTION_FOCUS.format(run=run)))
+            files["records"].append(((r,), ATTENTION_RECORD.format(run=run)))
             files["epochs"].append(((r,), ATTENTION_EPOCHS.format(run=run)))
             files["trajectory"].append(((r,), ATTENTION_TRAJECTORY.format(run=run)))
             for s in self.splits:

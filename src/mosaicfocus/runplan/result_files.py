@@ -49,6 +49,9 @@ STUDY_PNG = "results/{point}plots/study_difference.png"
 SWEEP_CSV = "results/sweep/accuracy.csv"
 SWEEP_HEATMAPS_PNG = "results/sweep/plots/accuracy_heatmaps.png"
 SWEEP_SUMMARY_PNG = "results/sweep/plots/summary_{key}.png"
+# Each grid point and the run that made it, read from the points' run.json (reporting.run_description).
+SWEEP_RUNS_JSON = "results/sweep/runs.json"
+SWEEP_RUNS_TXT = "results/sweep/runs.txt"
 
 # The where network (attention.enabled), per run and over a point's replicates.
 ATTENTION_MODEL = "results/{run}attention/model.pt"
@@ -74,6 +77,9 @@ ATTENTION_MATRIX_SD_CSV = "results/{point}accuracy{split}_attention_sd.csv"
 ATTENTION_HEATMAP_PNG = "results/{point}plots/accuracy{split}_attention_heatmap.png"
 ATTENTION_ALPHAS_PNG = "results/{point}plots/attention_alphas.png"
 ATTENTION_TRAJECTORY_PNG = "results/{point}plots/attention_trajectory.png"
+# The where network's run, read from its records and the point's run.json (reporting.run_description).
+ATTENTION_RUN_JSON = "results/{point}attention_run.json"
+ATTENTION_RUN_TXT = "results/{point}attention_run.txt"
 
 
 def in_results(folder: str | Path, pattern: str, **wildcards) -> Path:
