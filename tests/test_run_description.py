@@ -138,6 +138,20 @@ def where_records(replicates=2, change=None):
     return focus, metas, scores, what_run(replicates), paths
 
 
+def test_the_training_line_names_the_number_type_and_the_authors_stop():
+    plain = format_description(describe_run(*records()))
+    assert "restarts 3, float32;" in plain and "stop" not in plain
+
+    def authors(meta):
+        meta["train"].update(dtype="float64", stop_loss=0.001)
+
+    found, paths = records(replicates=1)
+    for meta in found.values():
+        authors(meta)
+    text = format_description(describe_run(found, paths))
+    assert "restarts 3, float64, stopped at the authors' loss <= 0.001 (train.stop_loss);" in text
+
+
 def test_the_where_networks_run_is_described_from_its_records_and_the_run_it_sits_on():
     described = describe_attention_run(*where_records())
     assert described["train"] == {

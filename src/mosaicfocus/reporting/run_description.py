@@ -126,10 +126,15 @@ def code_text(code: dict) -> str:
 
 
 def _training_text(train: dict) -> str:
-    return (
+    # dtype and stop_loss are in a record only when set (train.dtype, train.stop_loss): their
+    # absence is float32 and every epoch, as the records of runs made before them say nothing.
+    text = (
         f"{train.get('epochs')} epochs, SGD lr {train.get('lr')}, momentum {train.get('momentum')}, "
-        f"batch {train.get('batch_size')}, restarts {train.get('restarts')}"
+        f"batch {train.get('batch_size')}, restarts {train.get('restarts')}, {train.get('dtype') or 'float32'}"
     )
+    if train.get("stop_loss") is not None:
+        text += f", stopped at the authors' loss <= {train['stop_loss']} (train.stop_loss)"
+    return text
 
 
 def _seeds_text(seeds: dict) -> str:
