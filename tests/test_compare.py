@@ -1,7 +1,9 @@
+import json
+
 import pandas as pd
 import pytest
 
-from mosaicfocus.reporting.compare import main, matrix_difference
+from mosaicfocus.reporting.compare import code_report, main, matrix_difference, run_code
 
 
 def write_matrix(folder, offset):
@@ -33,3 +35,13 @@ def test_missing_matrix_exits_2_with_its_path(tmp_path, capsys):
 def test_shape_mismatch_is_refused():
     with pytest.raises(ValueError, match="differ in shape"):
         matrix_difference(pd.DataFrame([[1.0]]), pd.DataFrame([[1.0, 2.0]]))
+
+
+def test_a_copy_without_evaluations_names_its_code_from_run_json(tmp_path):
+    code = {"train": {"digests": ["ab" * 32], "commits": [{"commit": "c0ffee" * 6 + "c0ff", "dirty": False}]}}
+    for name in ("a", "b"):
+        write_matrix(tmp_path / name, 0)
+    (tmp_path / "b" / "run.json").write_text(json.dumps({"code": code}))
+    assert run_code(tmp_path / "b") == code
+    report = code_report(tmp_path / "a", tmp_path / "b")
+    assert report == f"code: not recorded in {tmp_path / 'a'} (made before records named their code)"

@@ -44,6 +44,7 @@ from mosaicfocus.runplan.result_files import (
     LEARNED_CSV,
     LEARNED_SD_CSV,
     REPLICATE_MATRIX,
+    RUN_JSON,
     in_results,
 )
 from mosaicfocus.runplan.runs import REPLICATE_GLOB
@@ -90,7 +91,8 @@ def format_report(diff: pd.DataFrame, label_a: str, label_b: str, top: int = 5) 
 
 def run_code(folder: str | Path) -> dict[str, dict[str, list]]:
     """The code behind a results folder's matrices, job by job, from its evaluation records
-    (every replicate, both splits): ``provenance.code_versions``; empty for records made
+    (every replicate, both splits): ``provenance.code_versions``; without evaluation records,
+    its run.json's (the same aggregation, of the models' records); empty for records made
     before they named their code."""
     paths = [
         path
@@ -98,7 +100,11 @@ def run_code(folder: str | Path) -> dict[str, dict[str, list]]:
         for split in ("", "_heldout")
         for path in Path(folder).glob(str(in_results("", EVALUATION, run=run, split=split, focus="*", dataset="*")))
     ]
-    return code_versions(json.loads(path.read_text()).get("code") for path in paths)
+    found = code_versions(json.loads(path.read_text()).get("code") for path in paths)
+    described = in_results(folder, RUN_JSON)
+    if not found and described.is_file():  # a copy of a run's tables without its evaluations (docs/)
+        return json.loads(described.read_text()).get("code") or {}
+    return found
 
 
 def code_report(folder_a: str | Path, folder_b: str | Path) -> str:
