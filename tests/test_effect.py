@@ -83,7 +83,7 @@ def test_stop_epochs_per_model_and_replicate_beside_the_authors(tmp_path):
     assert list(table.columns) == ["r1", "r2"] and table.loc[9, "r1"] == 100 and math.isnan(table.loc[1, "r2"])
     text = format_effect(effect(a, b))
     assert f"{a.label}: no stop rule" in text
-    assert "mean ± sd per row: 1: 180.0 ± n/a, 2: 175.0 ± 7.07," in text
+    assert "mean ± sd per row, of the models that stopped: 1: 180.0 ± n/a (1 of 2), 2: 175.0 ± 7.07," in text
     assert "cnn_net_10k's run stopped after epochs 1: 194, 2: 122, 3: 106" in text
 
 

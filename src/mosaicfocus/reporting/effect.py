@@ -103,6 +103,19 @@ def _points(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.2f}"
 
 
+def _stop_spread(epochs: pd.DataFrame) -> str:
+    """Mean ± sd of each row's stop epochs, saying how many stopped where not all did."""
+    parts = []
+    for row, values in epochs.iterrows():
+        stopped = values.dropna()
+        if stopped.empty:
+            parts.append(f"{row}: none stopped")
+            continue
+        text = f"{row}: {stopped.mean():.1f} ± {_points(stopped.std(ddof=1))}"
+        parts.append(text + (f" ({len(stopped)} of {len(values)})" if len(stopped) < len(values) else ""))
+    return ", ".join(parts)
+
+
 def format_effect(found: Effect) -> str:
     a, b = found.a, found.b
     stacked = found.difference.stack()
@@ -147,11 +160,7 @@ def format_effect(found: Effect) -> str:
             continue
         lines.append(f"\n{study.label}: epoch each model stopped at (train.stop_loss; '-' = trained to the end)")
         lines.append(epochs.to_string(na_rep="-", float_format=lambda v: f"{v:.0f}"))
-        spread = epochs.mean(axis=1), epochs.std(axis=1, ddof=1)
-        lines.append(
-            "mean ± sd per row: "
-            + ", ".join(f"{row}: {spread[0][row]:.1f} ± {_points(spread[1][row])}" for row in epochs.index)
-        )
+        lines.append("mean ± sd per row, of the models that stopped: " + _stop_spread(epochs))
     if not found.tables_do_not_apply:
         for table in PUBLISHED_TABLES:
             if table.stop_epochs is not None:
