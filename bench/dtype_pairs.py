@@ -28,16 +28,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from mosaicfocus.data.design import ALL_DATASETS, FOCUS_LEVELS  # noqa: E402
 from mosaicfocus.runplan.result_files import EVALUATION, MODEL_RECORD, in_results  # noqa: E402
-from mosaicfocus.runplan.runs import REPLICATE_GLOB  # noqa: E402
+from mosaicfocus.runplan.runs import REPLICATE_GLOB, replicate_prefix  # noqa: E402
 
 
 def replicate_folders(results: Path) -> dict[int, str]:
     """Replicate number -> its ``run`` prefix inside the results folder (replicate 1: '')."""
-    runs = {1: ""}
-    for folder in sorted(results.glob(REPLICATE_GLOB)):
-        runs[int(folder.name)] = f"replicates/{folder.name}/"
-    return runs
+    replicates = [1, *(int(folder.name) for folder in results.glob(REPLICATE_GLOB))]
+    return {replicate: replicate_prefix(replicate) for replicate in sorted(replicates)}
 
 
 def read_run(results: Path) -> dict[tuple[int, int], dict]:
@@ -45,16 +44,16 @@ def read_run(results: Path) -> dict[tuple[int, int], dict]:
     model whose ten evaluations are all there."""
     models = {}
     for replicate, run in replicate_folders(results).items():
-        for level in range(1, 10):
+        for level in FOCUS_LEVELS:
             record_path = in_results(results, MODEL_RECORD, run=run, focus=level)
-            scores = [in_results(results, EVALUATION, run=run, focus=level, dataset=j) for j in range(1, 11)]
+            scores = [in_results(results, EVALUATION, run=run, focus=level, dataset=j) for j in ALL_DATASETS]
             if not record_path.is_file() or not all(path.is_file() for path in scores):
                 continue
             meta = json.loads(record_path.read_text())["meta"]
             models[(replicate, level)] = {
                 "dtype": meta["train"].get("dtype", "float32"),
                 "stopped_at": meta["health"].get("stopped_at_epoch"),
-                "accuracy": {j: json.loads(path.read_text())["accuracy"] for j, path in enumerate(scores, start=1)},
+                "accuracy": {j: json.loads(path.read_text())["accuracy"] for j, path in zip(ALL_DATASETS, scores)},
             }
     return models
 
@@ -77,7 +76,7 @@ def main() -> None:
     print("replicate level  stopped at (a, b)  mean |b - a| over the 10 datasets  b - a per dataset 1..10")
     paired = []
     for replicate, level in pairs:
-        differences = [b[replicate, level]["accuracy"][j] - a[replicate, level]["accuracy"][j] for j in range(1, 11)]
+        differences = [b[replicate, level]["accuracy"][j] - a[replicate, level]["accuracy"][j] for j in ALL_DATASETS]
         paired += differences
         stops = f"{a[replicate, level]['stopped_at']}, {b[replicate, level]['stopped_at']}"
         listed = " ".join(f"{d:+.2f}" for d in differences)
@@ -87,7 +86,7 @@ def main() -> None:
     for level in sorted({level for _, level in pairs}):
         replicates = sorted(r for r, lvl in a if lvl == level)
         for r, s in itertools.combinations(replicates, 2):
-            between += [abs(a[r, level]["accuracy"][j] - a[s, level]["accuracy"][j]) for j in range(1, 11)]
+            between += [abs(a[r, level]["accuracy"][j] - a[s, level]["accuracy"][j]) for j in ALL_DATASETS]
     mean, signed, largest = statistics.fmean(map(abs, paired)), statistics.fmean(paired), max(map(abs, paired))
     types = f"{b[pairs[0]]['dtype']} - {a[pairs[0]]['dtype']}"
     print(f"\nmean |{types}| of the same model: {mean:.2f} points over {len(paired)} cells")

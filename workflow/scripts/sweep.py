@@ -36,7 +36,7 @@ with job_log(snakemake.log[0], "sweep", declared=snakemake.resources) as log:
     write_text_atomic(outputs.runs_txt, format_sweep(runs) + "\n")
     log("the run of each grid point:\n" + format_sweep(runs))
     # Each file by the label passed beside it: (point,) for a health table, (point, replicate) for a matrix.
-    health = {point: pd.read_csv(path) for (point,), path in zip(params.labels["health"], inputs.health, strict=True)}
+    health = {point: pd.read_csv(path) for point, path in by_point("health").items()}
     entries = [
         (point_values(point, params.sweep), replicate, pd.read_csv(path, index_col="trained_on"), health[point])
         for (point, replicate), path in zip(params.labels["matrices"], inputs.matrices, strict=True)

@@ -24,9 +24,10 @@ import pandas as pd
 from mosaicfocus.reporting.published import PUBLISHED_TABLES
 from mosaicfocus.reporting.study import StudyComparison, compare_with_tables
 from mosaicfocus.runplan.result_files import ACCURACY_CSV, ACCURACY_SD_CSV, HEALTH_CSV, in_results
+from mosaicfocus.what_network.health import STOP_COLUMNS
 
 MIN_REPLICATES = 2  # an sd needs two
-STOP_COLUMN = "stopped_at_epoch"  # health.STOP_COLUMNS, in training_health.csv when a run had train.stop_loss
+(STOP_COLUMN,) = STOP_COLUMNS  # in training_health.csv when a run had train.stop_loss
 
 
 @dataclass(frozen=True)
